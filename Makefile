@@ -1,0 +1,51 @@
+# pg_uring/Makefile
+
+MODULE_big = pg_uring
+OBJS = \
+	src/bufclaim.o \
+	src/guc.o \
+	src/pageio.o \
+	src/pg_uring.o \
+	src/prewarm.o \
+	src/queue.o \
+	src/relation.o \
+	src/ring.o \
+	src/stats.o \
+	src/worker.o
+
+EXTENSION = pg_uring
+DATA = pg_uring--1.0.sql
+PGFILEDESC = "pg_uring - batched asynchronous page I/O through io_uring"
+
+SHLIB_LINK += -luring
+PG_CPPFLAGS += -I$(srcdir)/src
+PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter
+
+REGRESS = setup guc prewarm privileges views batching
+REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# pg_regress against a throwaway instance; no running server needed.
+check-regress: install
+	$(pg_regress_installcheck) --temp-instance=./tmp_check_regress $(REGRESS_OPTS) $(REGRESS)
+
+# TAP tests (PostgreSQL::Test::Cluster)
+prove-tap: test/seccomp_deny_uring
+	PATH="$(bindir):$$PATH" PG_REGRESS="$(top_builddir)/src/test/regress/pg_regress" \
+	PG_URING_SECCOMP="$(abs_srcdir)/test/seccomp_deny_uring" \
+	prove -I $(top_srcdir)/src/test/perl -I $(srcdir)/test --timer $(PROVE_FLAGS) $(srcdir)/test/t/
+
+test/seccomp_deny_uring: test/seccomp_deny_uring.c
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
+
+bench:
+	bash $(srcdir)/test/bench/run.sh
+
+bench-quick:
+	BENCH_QUICK=1 bash $(srcdir)/test/bench/run.sh
+
+.PHONY: check-regress prove-tap bench bench-quick
+EXTRA_CLEAN = tmp_check tmp_check_regress test/seccomp_deny_uring results regression.diffs regression.out log

@@ -1,0 +1,133 @@
+/* pg_uring--1.0.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION pg_uring" to load this file. \quit
+
+--
+-- Prewarm: a drop-in for contrib pg_prewarm.
+--
+CREATE FUNCTION pg_uring_prewarm(rel regclass,
+                                 mode text DEFAULT 'buffer',
+                                 fork text DEFAULT 'main',
+                                 first_block int8 DEFAULT NULL,
+                                 last_block int8 DEFAULT NULL)
+RETURNS int8
+AS 'MODULE_PATHNAME', 'pg_uring_prewarm'
+LANGUAGE C PARALLEL SAFE;
+
+COMMENT ON FUNCTION pg_uring_prewarm(regclass, text, text, int8, int8)
+IS 'prewarm a relation fork (or a block range of it) through the io_uring ring';
+
+CREATE FUNCTION pg_uring_prewarm_blocks(rel regclass,
+                                        blocks int8[],
+                                        mode text DEFAULT 'buffer',
+                                        fork text DEFAULT 'main')
+RETURNS int8
+AS 'MODULE_PATHNAME', 'pg_uring_prewarm_blocks'
+LANGUAGE C PARALLEL SAFE;
+
+COMMENT ON FUNCTION pg_uring_prewarm_blocks(regclass, int8[], text, text)
+IS 'prewarm exactly the listed blocks of a relation fork through the io_uring ring';
+
+--
+-- Monitoring
+--
+CREATE FUNCTION pg_uring_stats(
+    OUT method text,
+    OUT ring int4,
+    OUT requests int8,
+    OUT reads int8,
+    OUT writes int8,
+    OUT fsyncs int8,
+    OUT blocks_read int8,
+    OUT blocks_written int8,
+    OUT bytes_read int8,
+    OUT bytes_written int8,
+    OUT combined_ios int8,
+    OUT enter_calls int8,
+    OUT sqes_submitted int8,
+    OUT cqes_reaped int8,
+    OUT sq_full_waits int8,
+    OUT queue_full_waits int8,
+    OUT short_ios int8,
+    OUT retries int8,
+    OUT errors int8,
+    OUT fallback_ios int8,
+    OUT pages_verified int8,
+    OUT verify_failures int8,
+    OUT io_time_us int8,
+    OUT latency_histogram int8[],
+    OUT stats_reset timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_uring_stats'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE VIEW pg_uring_stats AS SELECT * FROM pg_uring_stats();
+
+CREATE FUNCTION pg_uring_latency(
+    OUT method text,
+    OUT ring int4,
+    OUT bucket int4,
+    OUT lower_us int8,
+    OUT upper_us int8,
+    OUT ios int8)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_uring_latency'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE VIEW pg_uring_latency AS SELECT * FROM pg_uring_latency();
+
+CREATE FUNCTION pg_uring_status(
+    OUT io_method text,
+    OUT effective_method text,
+    OUT ring_up bool,
+    OUT ring_state text,
+    OUT reason text,
+    OUT worker_pid int4,
+    OUT ring_entries int4,
+    OUT sq_entries int4,
+    OUT cq_entries int4,
+    OUT sqpoll bool,
+    OUT kernel_release text,
+    OUT features text[],
+    OUT opcodes text[],
+    OUT queue_slots int4,
+    OUT queued int4,
+    OUT in_flight int4,
+    OUT blocks_per_request int4,
+    OUT combine_limit int4,
+    OUT direct_io bool,
+    OUT buffers_dio_aligned bool,
+    OUT dio_mem_align int4,
+    OUT dio_offset_align int4,
+    OUT staging_bytes int8)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_uring_status'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE VIEW pg_uring_status AS SELECT * FROM pg_uring_status();
+
+CREATE FUNCTION pg_uring_stats_reset()
+RETURNS void
+AS 'MODULE_PATHNAME', 'pg_uring_stats_reset'
+LANGUAGE C STRICT PARALLEL SAFE;
+
+--
+-- Privileges: follow core.  Prewarm checks SELECT on the relation itself,
+-- so EXECUTE stays with PUBLIC.  Monitoring is for pg_monitor; resetting
+-- statistics is superuser-only unless granted.
+--
+REVOKE ALL ON FUNCTION pg_uring_stats() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_uring_latency() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_uring_status() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_uring_stats_reset() FROM PUBLIC;
+REVOKE ALL ON pg_uring_stats FROM PUBLIC;
+REVOKE ALL ON pg_uring_latency FROM PUBLIC;
+REVOKE ALL ON pg_uring_status FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION pg_uring_stats() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pg_uring_latency() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pg_uring_status() TO pg_monitor;
+GRANT SELECT ON pg_uring_stats TO pg_monitor;
+GRANT SELECT ON pg_uring_latency TO pg_monitor;
+GRANT SELECT ON pg_uring_status TO pg_monitor;

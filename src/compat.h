@@ -1,0 +1,37 @@
+/*-------------------------------------------------------------------------
+ *
+ * compat.h
+ *	  PostgreSQL version differences, in one place.
+ *
+ * pg_uring targets PostgreSQL 15 first.  Everything that changes between
+ * major versions and that the rest of the code needs is wrapped here, so
+ * that no other file tests PG_VERSION_NUM.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_URING_COMPAT_H
+#define PG_URING_COMPAT_H
+
+#include "postgres.h"
+
+#if PG_VERSION_NUM < 150000
+#error "pg_uring requires PostgreSQL 15 or later"
+#endif
+
+#ifdef EXEC_BACKEND
+/*
+ * The worker reads into shared buffers and staging memory by address, which
+ * relies on shared memory being mapped at the same address in every process.
+ */
+#error "pg_uring does not support EXEC_BACKEND builds"
+#endif
+
+#if PG_VERSION_NUM >= 160000
+#define PGU_RELFILE_NUMBER(rlocator)	((rlocator).relNumber)
+#define PGU_REL_LOCATOR(rel)			((rel)->rd_locator)
+#else
+#define PGU_RELFILE_NUMBER(rnode)		((rnode).relNode)
+#define PGU_REL_LOCATOR(rel)			((rel)->rd_node)
+#endif
+
+#endif							/* PG_URING_COMPAT_H */

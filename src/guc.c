@@ -1,0 +1,129 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.c
+ *	  Configuration parameters of pg_uring.
+ *
+ * Every parameter lives under the reserved prefix "pg_uring.".  Sizing
+ * parameters that shape shared memory or the ring are PGC_POSTMASTER; the
+ * method switch is superuser-settable at run time; per-call tuning is
+ * user-settable.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/guc.h"
+
+#include "pg_uring.h"
+
+int			pgu_io_method = PGU_IO_METHOD_IO_URING;
+int			pgu_ring_entries = PGU_RING_ENTRIES_DEFAULT;
+int			pgu_queue_size = PGU_QUEUE_SIZE_DEFAULT;
+int			pgu_combine_limit = PGU_COMBINE_LIMIT_DEFAULT;
+int			pgu_queue_depth = PGU_QUEUE_DEPTH_DEFAULT;
+bool		pgu_direct_io = false;
+bool		pgu_sqpoll = false;
+int			pgu_sqpoll_idle = PGU_SQPOLL_IDLE_DEFAULT;
+
+static const struct config_enum_entry io_method_options[] = {
+	{"io_uring", PGU_IO_METHOD_IO_URING, false},
+	{"sync", PGU_IO_METHOD_SYNC, false},
+	{NULL, 0, false}
+};
+
+/* Name of an io_method value, as the GUC spells it. */
+const char *
+pgu_io_method_name(int method)
+{
+	return method == PGU_IO_METHOD_SYNC ? "sync" : "io_uring";
+}
+
+/* Define all pg_uring GUCs and reserve the prefix. */
+void
+pgu_define_gucs(void)
+{
+	DefineCustomEnumVariable("pg_uring.io_method",
+							 "Selects how pg_uring performs page I/O.",
+							 "io_uring hands batches to the ring worker; sync performs them in the calling backend.",
+							 &pgu_io_method,
+							 PGU_IO_METHOD_IO_URING,
+							 io_method_options,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_uring.ring_entries",
+							"Number of submission queue entries of the io_uring ring.",
+							NULL,
+							&pgu_ring_entries,
+							PGU_RING_ENTRIES_DEFAULT,
+							PGU_RING_ENTRIES_MIN,
+							PGU_RING_ENTRIES_MAX,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_uring.queue_size",
+							"Number of request slots in the shared-memory queue.",
+							"Each slot carries up to 32 blocks and owns 256 kB of staging memory.",
+							&pgu_queue_size,
+							PGU_QUEUE_SIZE_DEFAULT,
+							PGU_QUEUE_SIZE_MIN,
+							PGU_QUEUE_SIZE_MAX,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_uring.combine_limit",
+							"Largest number of adjacent blocks combined into one readv or writev.",
+							NULL,
+							&pgu_combine_limit,
+							PGU_COMBINE_LIMIT_DEFAULT,
+							PGU_COMBINE_LIMIT_MIN,
+							PGU_COMBINE_LIMIT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_BLOCKS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_uring.queue_depth",
+							"Number of requests one backend keeps in flight.",
+							NULL,
+							&pgu_queue_depth,
+							PGU_QUEUE_DEPTH_DEFAULT,
+							PGU_QUEUE_DEPTH_MIN,
+							PGU_QUEUE_DEPTH_MAX,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pg_uring.direct_io",
+							 "Reads pages with O_DIRECT, bypassing the kernel page cache.",
+							 "Applies to buffer-mode prewarm through the ring; read mode always uses the page cache.",
+							 &pgu_direct_io,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pg_uring.sqpoll",
+							 "Lets a kernel thread poll the ring's submission queue.",
+							 NULL,
+							 &pgu_sqpoll,
+							 false,
+							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_uring.sqpoll_idle",
+							"Idle time after which the SQPOLL kernel thread sleeps.",
+							NULL,
+							&pgu_sqpoll_idle,
+							PGU_SQPOLL_IDLE_DEFAULT,
+							PGU_SQPOLL_IDLE_MIN,
+							PGU_SQPOLL_IDLE_MAX,
+							PGC_POSTMASTER,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("pg_uring");
+}

@@ -1,0 +1,710 @@
+/*-------------------------------------------------------------------------
+ *
+ * pageio.c
+ *	  Backend side of page I/O: batches, the in-flight window, and the
+ *	  choice between the ring worker and the synchronous path.
+ *
+ * pg_uring.io_method is decided here and nowhere else, once per stream:
+ * "io_uring" hands batches to the worker through the queue when the ring
+ * is up, and serves them synchronously (counted as fallback) when it is
+ * not; "sync" performs them in this backend with preadv/pwritev.
+ *
+ * Memory ownership: a batch's I/O lands in (or comes from) either memory
+ * the caller owns (claimed shared buffers) or the batch's staging memory
+ * (the slot's in shared memory, or this stream's local buffer on the sync
+ * path).  A slot is returned to the free list only when its state is DONE,
+ * i.e. no I/O of it is in flight; pgu_stream_abort() waits for that.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "portability/instr_time.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+
+#include "pageio.h"
+#include "stats.h"
+
+struct PguBatch
+{
+	PguSlot    *slot;			/* ring path: our slot; NULL on the sync path */
+	int			nblocks;
+	int			nios;
+	uint64		generation;		/* worker generation when queued */
+	char		path[MAXPGPATH];
+	BlockNumber segblock[PGU_SLOT_BLOCKS];
+	BlockNumber blkno[PGU_SLOT_BLOCKS];
+	void	   *arg[PGU_SLOT_BLOCKS];
+	char	   *dest[PGU_SLOT_BLOCKS];	/* caller's memory, or NULL */
+	char	   *data[PGU_SLOT_BLOCKS];	/* where the I/O lands or comes from */
+	PguIoDesc	ios[PGU_SLOT_BLOCKS];
+	PguBatch   *next;
+};
+
+struct PguStream
+{
+	PguOp		op;
+	bool		direct;
+	bool		use_ring;
+	bool		fallback;		/* wanted the ring, but it is not up */
+	bool		dio_aligned;	/* shared buffers suit O_DIRECT */
+	bool		interrupted;
+	int			max_inflight_blocks;
+	int			inflight_blocks;
+	uint64		op_id;
+	PguBatchCallback callback;
+	void	   *callback_arg;
+	PguBatch   *cur;			/* being filled */
+	PguBatch   *head;			/* submitted, oldest first */
+	PguBatch   *tail;
+	PguBatch   *completing;		/* handed to the callback right now */
+	PguBatch   *free_batches;
+	char	   *local_staging;	/* sync path */
+	int			sync_fd;
+	char		sync_path[MAXPGPATH];
+};
+
+static uint64 op_counter = 0;
+
+/* Local staging memory for the sync path, aligned like the slots' staging. */
+static char *
+local_staging_alloc(void)
+{
+	char	   *raw = palloc(PGU_SLOT_BLOCKS * BLCKSZ + PGU_STAGING_ALIGN);
+
+	return (char *) TYPEALIGN(PGU_STAGING_ALIGN, raw);
+}
+
+/* Decide the method and set up a stream; holds interrupts until end/abort. */
+PguStream *
+pgu_stream_begin(PguOp op, bool direct, int max_inflight_blocks,
+				 PguBatchCallback callback, void *arg)
+{
+	PguStream  *s = palloc0(sizeof(PguStream));
+
+	pgu_check_loaded();
+
+	s->op = op;
+	s->direct = direct && op == PGU_OP_READ;
+	s->max_inflight_blocks = Max(max_inflight_blocks, PGU_SLOT_BLOCKS);
+	s->callback = callback;
+	s->callback_arg = arg;
+	s->sync_fd = -1;
+	s->op_id = ((uint64) MyProc->pgprocno << 40) | (++op_counter & UINT64CONST(0xFFFFFFFFFF));
+
+	if (pgu_io_method == PGU_IO_METHOD_IO_URING)
+	{
+		SpinLockAcquire(&pgu_shared->mutex);
+		s->use_ring = pgu_shared->accepting;
+		s->dio_aligned = pgu_shared->ring.buffers_dio_aligned;
+		SpinLockRelease(&pgu_shared->mutex);
+		s->fallback = !s->use_ring;
+	}
+	if (!s->use_ring)
+		s->local_staging = local_staging_alloc();
+
+	HOLD_INTERRUPTS();
+	return s;
+}
+
+/* Does this stream hand its I/O to the ring worker? */
+bool
+pgu_stream_uses_ring(PguStream *s)
+{
+	return s->use_ring;
+}
+
+/*
+ * Has a cancel or terminate request arrived?  Interrupts are held while a
+ * stream is open; the caller stops adding blocks, ends the stream, and the
+ * interrupt is then serviced with nothing in flight.
+ */
+bool
+pgu_stream_interrupted(PguStream *s)
+{
+	if (InterruptPending && (QueryCancelPending || ProcDiePending))
+		s->interrupted = true;
+	return s->interrupted;
+}
+
+/* Get an empty batch structure. */
+static PguBatch *
+batch_get(PguStream *s)
+{
+	PguBatch   *b = s->free_batches;
+
+	if (b != NULL)
+		s->free_batches = b->next;
+	else
+		b = palloc(sizeof(PguBatch));
+	b->slot = NULL;
+	b->nblocks = 0;
+	b->nios = 0;
+	b->next = NULL;
+	return b;
+}
+
+/* Return a batch structure, and its slot if any, for reuse. */
+static void
+batch_put(PguStream *s, PguBatch *b)
+{
+	if (b->slot != NULL)
+	{
+		pgu_slot_free(b->slot);
+		b->slot = NULL;
+	}
+	b->next = s->free_batches;
+	s->free_batches = b;
+}
+
+/* Open (or reuse) the sync path's descriptor for a segment file. */
+static int
+sync_open(PguStream *s, const char *path)
+{
+	if (s->sync_fd >= 0 && strcmp(s->sync_path, path) == 0)
+		return s->sync_fd;
+	if (s->sync_fd >= 0)
+		CloseTransientFile(s->sync_fd);
+	s->sync_fd = OpenTransientFile(path, (s->op == PGU_OP_WRITE ? O_RDWR : O_RDONLY) | PG_BINARY);
+	if (s->sync_fd < 0)
+		return -errno;
+	strlcpy(s->sync_path, path, MAXPGPATH);
+	return s->sync_fd;
+}
+
+/* Perform a batch's I/Os in this backend with preadv/pwritev. */
+static void
+sync_execute(PguStream *s, PguBatch *b)
+{
+	bool		write = s->op == PGU_OP_WRITE;
+	int			fd = sync_open(s, b->path);
+	int			k;
+
+	pgu_count(PGU_PATH_SYNC, PGU_C_REQUESTS, 1);
+	if (s->fallback)
+		pgu_count(PGU_PATH_RING, PGU_C_FALLBACK_IOS, b->nios);
+
+	for (k = 0; k < b->nios; k++)
+	{
+		PguIoDesc  *io = &b->ios[k];
+		struct iovec iov[PGU_SLOT_BLOCKS];
+		struct iovec *v = iov;
+		int			cnt = io->nblocks;
+		uint64		total = (uint64) io->nblocks * BLCKSZ;
+		uint64		done = 0;
+		instr_time	start;
+		instr_time	now;
+		int			i;
+
+		if (fd < 0)
+		{
+			io->result = fd;
+			pgu_count(PGU_PATH_SYNC, PGU_C_ERRORS, 1);
+			continue;
+		}
+		for (i = 0; i < io->nblocks; i++)
+		{
+			iov[i].iov_base = b->data[io->first + i];
+			iov[i].iov_len = BLCKSZ;
+		}
+
+		INSTR_TIME_SET_CURRENT(start);
+		pgstat_report_wait_start(PG_WAIT_IO);
+		while (done < total)
+		{
+			ssize_t		n;
+
+			if (write)
+				n = pwritev(fd, v, cnt, io->offset + done);
+			else
+				n = preadv(fd, v, cnt, io->offset + done);
+			if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			{
+				pgu_count(PGU_PATH_SYNC, PGU_C_RETRIES, 1);
+				continue;
+			}
+			if (n <= 0)
+			{
+				if (n < 0)
+					done = (uint64) -errno;
+				break;
+			}
+			done += n;
+			if (done < total)
+			{
+				/* short transfer: continue at offset + done */
+				pgu_count(PGU_PATH_SYNC, PGU_C_SHORT_IOS, 1);
+				while (n > 0)
+				{
+					if ((size_t) n >= v->iov_len)
+					{
+						n -= v->iov_len;
+						v++;
+						cnt--;
+					}
+					else
+					{
+						v->iov_base = (char *) v->iov_base + n;
+						v->iov_len -= n;
+						n = 0;
+					}
+				}
+			}
+		}
+		pgstat_report_wait_end();
+		INSTR_TIME_SET_CURRENT(now);
+		INSTR_TIME_SUBTRACT(now, start);
+		pgu_count_latency(PGU_PATH_SYNC, INSTR_TIME_GET_MICROSEC(now));
+
+		io->result = (int32) (int64) done;
+		if ((int64) done < 0 || done < total)
+			pgu_count(PGU_PATH_SYNC, PGU_C_ERRORS, 1);
+		else
+		{
+			pgu_count(PGU_PATH_SYNC, write ? PGU_C_WRITES : PGU_C_READS, 1);
+			pgu_count(PGU_PATH_SYNC, write ? PGU_C_BLOCKS_WRITTEN : PGU_C_BLOCKS_READ, io->nblocks);
+			pgu_count(PGU_PATH_SYNC, write ? PGU_C_BYTES_WRITTEN : PGU_C_BYTES_READ, total);
+			if (io->nblocks > 1)
+				pgu_count(PGU_PATH_SYNC, PGU_C_COMBINED_IOS, 1);
+		}
+	}
+}
+
+/* Has the worker finished with this batch's slot? */
+static bool
+batch_is_done(PguBatch *b)
+{
+	return b->slot == NULL ||
+		pg_atomic_read_u32(&b->slot->state) == PGU_SLOT_DONE;
+}
+
+/*
+ * Sleep until the worker completes a batch.  Interrupts are held; a cancel
+ * only marks the stream interrupted.  The worker completes every slot it
+ * took, or fails it at exit, so this wait ends; as a last defence, a slot
+ * whose worker is gone for good is abandoned (leaked, never reused).
+ */
+static void
+batch_wait(PguStream *s, PguBatch *b)
+{
+	PguSlot    *slot = b->slot;
+	int			gone_for = 0;
+
+	if (slot == NULL)
+		return;
+
+	while (pg_atomic_read_u32(&slot->state) != PGU_SLOT_DONE)
+	{
+		int			rc;
+
+		pg_atomic_write_u32(&slot->waiting, 1);
+		pg_memory_barrier();
+		if (pg_atomic_read_u32(&slot->state) == PGU_SLOT_DONE)
+			break;
+
+		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_POSTMASTER_DEATH,
+					   1000L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		if (rc & WL_POSTMASTER_DEATH)
+			proc_exit(1);
+		(void) pgu_stream_interrupted(s);
+
+		if (rc & WL_TIMEOUT)
+		{
+			int			pid;
+			uint64		gen;
+
+			SpinLockAcquire(&pgu_shared->mutex);
+			pid = pgu_shared->worker_pid;
+			gen = pgu_shared->worker_generation;
+			SpinLockRelease(&pgu_shared->mutex);
+			if (pid == 0 || gen != b->generation)
+				gone_for++;
+			else
+				gone_for = 0;
+			if (gone_for >= 10)
+			{
+				int			k;
+
+				ereport(WARNING,
+						(errmsg("pg_uring ring worker exited without completing a request"),
+						 errdetail("Request slot %d is abandoned.", pgu_slot_index(slot))));
+				for (k = 0; k < b->nios; k++)
+					b->ios[k].result = -ESHUTDOWN;
+				b->slot = NULL; /* leak it: never reuse memory of unknown state */
+				return;
+			}
+		}
+	}
+	pg_atomic_write_u32(&slot->waiting, 0);
+	pg_memory_barrier();
+	memcpy(b->ios, slot->ios, sizeof(PguIoDesc) * b->nios);
+}
+
+/* Group the batch's blocks into I/Os of adjacent blocks. */
+static void
+batch_build_ios(PguBatch *b)
+{
+	int			i;
+
+	b->nios = 0;
+	for (i = 0; i < b->nblocks; i++)
+	{
+		PguIoDesc  *last = b->nios > 0 ? &b->ios[b->nios - 1] : NULL;
+
+		if (last != NULL &&
+			b->segblock[i] == b->segblock[last->first + last->nblocks - 1] + 1 &&
+			last->nblocks < pgu_combine_limit)
+			last->nblocks++;
+		else
+		{
+			PguIoDesc  *io = &b->ios[b->nios++];
+
+			io->offset = (uint64) b->segblock[i] * BLCKSZ;
+			io->first = i;
+			io->nblocks = 1;
+			io->result = 0;
+		}
+	}
+}
+
+/* Hand a completed batch to the callback, then recycle it. */
+static void
+batch_complete(PguStream *s, PguBatch *b)
+{
+	int			i;
+
+	if (s->op == PGU_OP_READ)
+	{
+		/* copy staged blocks to the caller's memory where it asked for it */
+		for (i = 0; i < b->nblocks; i++)
+		{
+			if (b->dest[i] != NULL && b->data[i] != b->dest[i] &&
+				pgu_batch_block_result(b, i).err == 0)
+			{
+				memcpy(b->dest[i], b->data[i], BLCKSZ);
+				b->data[i] = b->dest[i];
+			}
+		}
+	}
+	s->completing = b;
+	if (s->callback)
+		s->callback(s, b, s->callback_arg);
+	s->completing = NULL;
+	batch_put(s, b);
+}
+
+/* Wait for the oldest submitted batch and complete it. */
+static void
+complete_oldest(PguStream *s)
+{
+	PguBatch   *b = s->head;
+
+	batch_wait(s, b);
+	s->head = b->next;
+	if (s->head == NULL)
+		s->tail = NULL;
+	s->inflight_blocks -= b->nblocks;
+
+	/* the worker stopped before serving it: serve it here instead */
+	if (b->slot != NULL && b->slot->error == -ESHUTDOWN)
+	{
+		bool		saved = s->fallback;
+
+		s->fallback = true;
+		sync_execute(s, b);
+		s->fallback = saved;
+	}
+	batch_complete(s, b);
+}
+
+/* Submit the batch being filled. */
+static void
+submit_current(PguStream *s)
+{
+	PguBatch   *b = s->cur;
+	PguSlot    *slot = b->slot;
+
+	s->cur = NULL;
+	batch_build_ios(b);
+
+	if (slot == NULL)
+	{
+		sync_execute(s, b);
+		batch_complete(s, b);
+		return;
+	}
+
+	slot->op = s->op;
+	slot->op_id = s->op_id;
+	slot->flags = s->direct ? PGU_FLAG_DIRECT : 0;
+	slot->nblocks = b->nblocks;
+	slot->nios = b->nios;
+	strlcpy(slot->path, b->path, MAXPGPATH);
+	memcpy(slot->ios, b->ios, sizeof(PguIoDesc) * b->nios);
+	memcpy(slot->blocks, b->data, sizeof(char *) * b->nblocks);
+
+	SpinLockAcquire(&pgu_shared->mutex);
+	b->generation = pgu_shared->worker_generation;
+	SpinLockRelease(&pgu_shared->mutex);
+
+	pgu_slot_enqueue(slot);
+
+	if (s->tail)
+		s->tail->next = b;
+	else
+		s->head = b;
+	s->tail = b;
+	s->inflight_blocks += b->nblocks;
+}
+
+/* Start a new batch for a segment file, making room in the window first. */
+static void
+start_batch(PguStream *s, const char *path)
+{
+	PguBatch   *b;
+
+	/* complete whatever is already done, without waiting */
+	while (s->head != NULL && batch_is_done(s->head))
+		complete_oldest(s);
+
+	/* window full: drain to half, so that refills come in bursts */
+	if (s->inflight_blocks + PGU_SLOT_BLOCKS > s->max_inflight_blocks)
+	{
+		while (s->head != NULL &&
+			   s->inflight_blocks > s->max_inflight_blocks / 2)
+			complete_oldest(s);
+	}
+
+	b = batch_get(s);
+	strlcpy(b->path, path, MAXPGPATH);
+	if (s->use_ring)
+	{
+		/* per-backend depth, then the shared queue: never wait holding work */
+		while (s->head != NULL &&
+			   (s->inflight_blocks / PGU_SLOT_BLOCKS >= pgu_queue_depth ||
+				(b->slot = pgu_slot_alloc(false)) == NULL))
+		{
+			if (b->slot == NULL && s->inflight_blocks / PGU_SLOT_BLOCKS < pgu_queue_depth)
+				pgu_count(PGU_PATH_RING, PGU_C_QUEUE_FULL_WAITS, 1);
+			complete_oldest(s);
+		}
+		if (b->slot == NULL)
+			b->slot = pgu_slot_alloc(true);
+	}
+	s->cur = b;
+}
+
+/*
+ * Add one block.  dest is where a read should land (NULL: staging is
+ * fine); for writes it is ignored, and the returned staging pointer is
+ * where the caller must put the page image.  Returns where the data will
+ * be (reads) or must be put (writes).
+ */
+char *
+pgu_stream_add(PguStream *s, const char *path, BlockNumber segblock,
+			   BlockNumber blkno, char *dest, void *block_arg)
+{
+	PguBatch   *b;
+	char	   *staging;
+	int			i;
+
+	if (s->cur != NULL &&
+		(s->cur->nblocks == PGU_SLOT_BLOCKS || strcmp(s->cur->path, path) != 0))
+		submit_current(s);
+	if (s->cur == NULL)
+		start_batch(s, path);
+
+	b = s->cur;
+	i = b->nblocks++;
+	b->segblock[i] = segblock;
+	b->blkno[i] = blkno;
+	b->arg[i] = block_arg;
+	b->dest[i] = s->op == PGU_OP_READ ? dest : NULL;
+
+	staging = (b->slot ? b->slot->staging : s->local_staging) + (Size) i * BLCKSZ;
+	if (s->op == PGU_OP_WRITE || dest == NULL)
+		b->data[i] = staging;
+	else if (b->slot != NULL && s->direct && !s->dio_aligned)
+		b->data[i] = staging;	/* O_DIRECT into unaligned buffers: bounce */
+	else
+		b->data[i] = dest;
+
+	/* a full batch goes out at once, so the worker can start on it */
+	if (b->nblocks == PGU_SLOT_BLOCKS)
+		submit_current(s);
+
+	(void) pgu_stream_interrupted(s);
+	return b->data[i];
+}
+
+/* Submit what is left, wait for everything, and resume interrupts. */
+void
+pgu_stream_end(PguStream *s)
+{
+	if (s->cur != NULL)
+	{
+		if (s->cur->nblocks > 0)
+			submit_current(s);
+		else
+		{
+			batch_put(s, s->cur);
+			s->cur = NULL;
+		}
+	}
+	while (s->head != NULL)
+		complete_oldest(s);
+	if (s->sync_fd >= 0)
+		CloseTransientFile(s->sync_fd);
+	s->sync_fd = -1;
+	RESUME_INTERRUPTS();
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * After an ERROR: wait until no I/O of this stream is in flight, then give
+ * back its slots.  No callbacks run.  The caller then undoes its claims.
+ */
+void
+pgu_stream_abort(PguStream *s)
+{
+	HOLD_INTERRUPTS();
+	if (s->completing != NULL)
+	{
+		batch_put(s, s->completing);
+		s->completing = NULL;
+	}
+	while (s->head != NULL)
+	{
+		PguBatch   *b = s->head;
+
+		batch_wait(s, b);
+		s->head = b->next;
+		batch_put(s, b);
+	}
+	s->tail = NULL;
+	s->inflight_blocks = 0;
+	if (s->cur != NULL)
+	{
+		batch_put(s, s->cur);
+		s->cur = NULL;
+	}
+	/* transient files are closed by the abort itself */
+	s->sync_fd = -1;
+	RESUME_INTERRUPTS();
+}
+
+/* Number of blocks in a batch. */
+int
+pgu_batch_nblocks(PguBatch *b)
+{
+	return b->nblocks;
+}
+
+/* The caller's argument for block i. */
+void *
+pgu_batch_block_arg(PguBatch *b, int i)
+{
+	return b->arg[i];
+}
+
+/* Where block i's data is. */
+char *
+pgu_batch_block_data(PguBatch *b, int i)
+{
+	return b->data[i];
+}
+
+/* Relation block number of block i. */
+BlockNumber
+pgu_batch_block_number(PguBatch *b, int i)
+{
+	return b->blkno[i];
+}
+
+/* Segment file path of a batch. */
+const char *
+pgu_batch_path(PguBatch *b)
+{
+	return b->path;
+}
+
+/* Find the I/O that carried block i. */
+static PguIoDesc *
+batch_io_of(PguBatch *b, int i)
+{
+	int			k;
+
+	for (k = 0; k < b->nios; k++)
+		if (i >= b->ios[k].first && i < b->ios[k].first + b->ios[k].nblocks)
+			return &b->ios[k];
+	return NULL;
+}
+
+/* Outcome of block i: error, short, or complete. */
+PguBlockResult
+pgu_batch_block_result(PguBatch *b, int i)
+{
+	PguBlockResult r = {0, BLCKSZ};
+	PguIoDesc  *io = batch_io_of(b, i);
+	int64		start;
+
+	if (io == NULL)
+	{
+		r.err = -EIO;
+		r.bytes = 0;
+		return r;
+	}
+	start = (int64) (i - io->first) * BLCKSZ;
+	if (io->result < 0)
+	{
+		r.err = io->result;
+		r.bytes = 0;
+	}
+	else if (io->result < start + BLCKSZ)
+	{
+		r.err = -ENODATA;
+		r.bytes = io->result > start ? io->result - start : 0;
+	}
+	return r;
+}
+
+/* Report a failed block at elevel, naming the file and the I/O's range. */
+void
+pgu_batch_report(PguBatch *b, int i, int elevel)
+{
+	PguBlockResult r = pgu_batch_block_result(b, i);
+	PguIoDesc  *io = batch_io_of(b, i);
+	bool		write = b->slot ? b->slot->op == PGU_OP_WRITE : false;
+	BlockNumber first = io ? b->blkno[io->first] : b->blkno[i];
+	BlockNumber last = io ? b->blkno[io->first + io->nblocks - 1] : b->blkno[i];
+
+	if (r.err == 0)
+		return;
+	if (r.err == -ENODATA)
+		ereport(elevel,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("could not %s block %u in file \"%s\": %s only %u of %d bytes",
+						write ? "write" : "read", b->blkno[i], b->path,
+						write ? "wrote" : "read", r.bytes, BLCKSZ),
+				 errdetail("The failed I/O covered blocks %u to %u.", first, last)));
+	else
+	{
+		errno = -r.err;
+		ereport(elevel,
+				(errcode_for_file_access(),
+				 errmsg("could not %s block %u in file \"%s\": %m",
+						write ? "write" : "read", b->blkno[i], b->path),
+				 errdetail("The failed I/O covered blocks %u to %u.", first, last)));
+	}
+}

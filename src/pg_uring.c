@@ -1,0 +1,71 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_uring.c
+ *	  Module entry point: GUCs, shared memory, and the ring worker.
+ *
+ * pg_uring must be loaded through shared_preload_libraries: it reserves
+ * shared memory for its request queue and staging memory, and registers
+ * the ring worker.  Loaded any other way, it defines its GUCs so that they
+ * can be shown, and every SQL function errors out with a hint.
+ *
+ * Locking overview (details in each file's banner):
+ *	- queue.c: one spinlock over the FIFO, free list and worker fields;
+ *	  slot payloads are owned by whoever the slot's state says.
+ *	- bufclaim.c: buffers are claimed in I/O-in-progress state under the
+ *	  buffer header lock; no content lock is held while I/O is in flight.
+ *	- stats.c: lock-free atomic counters.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+
+#include "pg_uring.h"
+#include "queue.h"
+#include "worker.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* Ask for pg_uring's shared memory. */
+static void
+pgu_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(pgu_shmem_size());
+}
+
+/* Create or attach to pg_uring's shared memory. */
+static void
+pgu_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	pgu_shmem_init();
+}
+
+/* Module load. */
+void
+_PG_init(void)
+{
+	pgu_define_gucs();
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = pgu_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = pgu_shmem_startup;
+
+	pgu_register_worker();
+}

@@ -1,0 +1,64 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_uring.h
+ *	  Constants and GUC variables shared by every pg_uring subsystem.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_URING_H
+#define PG_URING_H
+
+#include "compat.h"
+
+/* Blocks one request slot can carry (all in one segment file). */
+#define PGU_SLOT_BLOCKS			32
+
+/* Alignment of staging memory: enough for O_DIRECT on any file system. */
+#define PGU_STAGING_ALIGN		4096
+
+/* Values of pg_uring.io_method */
+typedef enum PguIoMethod
+{
+	PGU_IO_METHOD_IO_URING,
+	PGU_IO_METHOD_SYNC
+} PguIoMethod;
+
+/* GUC defaults and limits */
+#define PGU_RING_ENTRIES_DEFAULT	256
+#define PGU_RING_ENTRIES_MIN		4
+#define PGU_RING_ENTRIES_MAX		32768
+
+#define PGU_QUEUE_SIZE_DEFAULT		32
+#define PGU_QUEUE_SIZE_MIN			4
+#define PGU_QUEUE_SIZE_MAX			1024
+
+#define PGU_COMBINE_LIMIT_DEFAULT	16	/* blocks: 128 kB */
+#define PGU_COMBINE_LIMIT_MIN		1
+#define PGU_COMBINE_LIMIT_MAX		PGU_SLOT_BLOCKS
+
+#define PGU_QUEUE_DEPTH_DEFAULT		8
+#define PGU_QUEUE_DEPTH_MIN			1
+#define PGU_QUEUE_DEPTH_MAX			64
+
+#define PGU_SQPOLL_IDLE_DEFAULT		100 /* ms */
+#define PGU_SQPOLL_IDLE_MIN			1
+#define PGU_SQPOLL_IDLE_MAX			60000
+
+/* GUC variables (guc.c) */
+extern int	pgu_io_method;
+extern int	pgu_ring_entries;
+extern int	pgu_queue_size;
+extern int	pgu_combine_limit;
+extern int	pgu_queue_depth;
+extern bool pgu_direct_io;
+extern bool pgu_sqpoll;
+extern int	pgu_sqpoll_idle;
+
+/* guc.c */
+extern void pgu_define_gucs(void);
+extern const char *pgu_io_method_name(int method);
+
+/* pg_uring.c */
+extern void pgu_check_loaded(void);
+
+#endif							/* PG_URING_H */

@@ -1,0 +1,96 @@
+/*-------------------------------------------------------------------------
+ *
+ * relation.c
+ *	  Relation checks shared by pg_uring's SQL functions.
+ *
+ * The checks and their messages follow contrib pg_prewarm, so that
+ * pg_uring_prewarm is a drop-in: privilege first, then storage and fork
+ * existence, then block ranges (in the callers).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "catalog/index.h"
+#include "catalog/pg_class.h"
+#include "miscadmin.h"
+#include "storage/smgr.h"
+#include "utils/acl.h"
+#include "utils/lsyscache.h"
+
+#include "compat.h"
+#include "relation.h"
+
+/* Open a relation and check the caller's privilege on it. */
+Relation
+pgu_relation_open(Oid relid, LOCKMODE lockmode, PguPrivilege priv)
+{
+	Relation	rel;
+	AclResult	aclresult;
+	Oid			checkid = relid;
+
+	rel = relation_open(relid, lockmode);
+
+	if (priv == PGU_PRIV_OWNER)
+	{
+		if (!pg_class_ownercheck(relid, GetUserId()))
+			aclcheck_error(ACLCHECK_NOT_OWNER,
+						   get_relkind_objtype(rel->rd_rel->relkind),
+						   RelationGetRelationName(rel));
+	}
+	else
+	{
+		/* an index has no privileges of its own: judge by its table */
+		if (rel->rd_rel->relkind == RELKIND_INDEX)
+			checkid = IndexGetRelation(relid, false);
+		aclresult = pg_class_aclcheck(checkid, GetUserId(), ACL_SELECT);
+		if (aclresult != ACLCHECK_OK)
+			aclcheck_error(aclresult,
+						   get_relkind_objtype(get_rel_relkind(checkid)),
+						   get_rel_name(checkid));
+	}
+
+	if (RELATION_IS_OTHER_TEMP(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot access temporary tables of other sessions")));
+	return rel;
+}
+
+/* Map a fork name to a ForkNumber (errors like pg_prewarm on a bad name). */
+ForkNumber
+pgu_fork_from_name(const char *forkname)
+{
+	return forkname_to_number(forkname);
+}
+
+/* Error out, as pg_prewarm does, when the fork has no file. */
+void
+pgu_check_fork_exists(Relation rel, ForkNumber fork, const char *forkname)
+{
+	if (!RELKIND_HAS_STORAGE(rel->rd_rel->relkind) ||
+		!smgrexists(RelationGetSmgr(rel), fork))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("fork \"%s\" does not exist for this relation",
+						forkname)));
+}
+
+/*
+ * Path of the segment file that holds blkno, relative to the data
+ * directory; returns the block's number within that segment.
+ */
+BlockNumber
+pgu_segment_path(Relation rel, ForkNumber fork, BlockNumber blkno, char *path)
+{
+	BlockNumber segno = blkno / ((BlockNumber) RELSEG_SIZE);
+	char	   *base = relpathbackend(PGU_REL_LOCATOR(rel), rel->rd_backend, fork);
+
+	if (segno > 0)
+		snprintf(path, MAXPGPATH, "%s.%u", base, segno);
+	else
+		strlcpy(path, base, MAXPGPATH);
+	pfree(base);
+	return blkno % ((BlockNumber) RELSEG_SIZE);
+}

@@ -1,0 +1,39 @@
+/*-------------------------------------------------------------------------
+ *
+ * ring.h
+ *	  A thin wrapper around one io_uring ring.
+ *
+ * ring.c is the only file that includes <liburing.h>; nothing above it sees
+ * liburing's types.  The ring belongs to the process that created it (the
+ * worker) and is not shared.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_URING_RING_H
+#define PG_URING_RING_H
+
+#include <sys/uio.h>
+
+#include "queue.h"
+
+typedef struct PguRing PguRing;
+
+/* One completion, copied out of the CQ. */
+typedef struct PguCqe
+{
+	uint64		user_data;
+	int32		res;
+} PguCqe;
+
+extern PguRing *pgu_ring_create(int entries, bool sqpoll, int sqpoll_idle_ms,
+								PguRingStatus *status);
+extern void pgu_ring_destroy(PguRing *ring);
+extern bool pgu_ring_prep_rw(PguRing *ring, bool write, int fd,
+							 const struct iovec *iov, int iovcnt,
+							 uint64 offset, uint64 user_data);
+extern int	pgu_ring_submit(PguRing *ring, int wait_nr, int timeout_ms);
+extern int	pgu_ring_reap(PguRing *ring, PguCqe *out, int max);
+extern int	pgu_ring_feature_names(uint32 features, const char **names, int max);
+extern int	pgu_ring_opcode_names(uint64 opcodes, const char **names, int max);
+
+#endif							/* PG_URING_RING_H */

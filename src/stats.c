@@ -1,0 +1,264 @@
+/*-------------------------------------------------------------------------
+ *
+ * stats.c
+ *	  Cumulative statistics and the monitoring views of pg_uring.
+ *
+ * Counters are pg_atomic_uint64 in shared memory (queue.h's PguShared), one
+ * set for the ring and one for the synchronous path.  Readers take no lock;
+ * a view row is therefore not an atomic snapshot across counters, which is
+ * the same contract as core's cumulative statistics.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "queue.h"
+#include "ring.h"
+#include "stats.h"
+
+PG_FUNCTION_INFO_V1(pg_uring_stats);
+PG_FUNCTION_INFO_V1(pg_uring_latency);
+PG_FUNCTION_INFO_V1(pg_uring_status);
+PG_FUNCTION_INFO_V1(pg_uring_stats_reset);
+
+/* Zero one set of counters and stamp the reset time. */
+void
+pgu_stats_shmem_init(PguStats *stats, bool found)
+{
+	int			i;
+
+	for (i = 0; i < PGU_NUM_COUNTERS; i++)
+	{
+		if (found)
+			pg_atomic_write_u64(&stats->counters[i], 0);
+		else
+			pg_atomic_init_u64(&stats->counters[i], 0);
+	}
+	for (i = 0; i < PGU_LAT_BUCKETS; i++)
+	{
+		if (found)
+			pg_atomic_write_u64(&stats->latency[i], 0);
+		else
+			pg_atomic_init_u64(&stats->latency[i], 0);
+	}
+	if (found)
+		pg_atomic_write_u64(&stats->reset_time, (uint64) GetCurrentTimestamp());
+	else
+		pg_atomic_init_u64(&stats->reset_time, (uint64) GetCurrentTimestamp());
+}
+
+/* Add n to one counter. */
+void
+pgu_count(PguStatsPath path, PguCounter c, uint64 n)
+{
+	if (pgu_shared != NULL && n != 0)
+		pg_atomic_fetch_add_u64(&pgu_shared->stats[path].counters[c], n);
+}
+
+/* Record one I/O's latency in the histogram and the total I/O time. */
+void
+pgu_count_latency(PguStatsPath path, uint64 usec)
+{
+	int			bucket = 0;
+	uint64		bound = 8;
+
+	if (pgu_shared == NULL)
+		return;
+	while (bucket < PGU_LAT_BUCKETS - 1 && usec >= bound)
+	{
+		bucket++;
+		bound <<= 1;
+	}
+	pg_atomic_fetch_add_u64(&pgu_shared->stats[path].latency[bucket], 1);
+	pg_atomic_fetch_add_u64(&pgu_shared->stats[path].counters[PGU_C_IO_TIME_US], usec);
+}
+
+/* Error out unless the library was preloaded (pg_stat_statements style). */
+void
+pgu_check_loaded(void)
+{
+	if (pgu_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_uring must be loaded via shared_preload_libraries"),
+				 errhint("Add pg_uring to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+/* SQL: one row per ring plus one for the sync path. */
+Datum
+pg_uring_stats(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			path;
+
+	pgu_check_loaded();
+	InitMaterializedSRF(fcinfo, 0);
+
+	for (path = 0; path < PGU_NUM_PATHS; path++)
+	{
+		PguStats   *st = &pgu_shared->stats[path];
+		Datum		values[25];
+		bool		nulls[25] = {0};
+		Datum		hist[PGU_LAT_BUCKETS];
+		int			col = 0;
+		int			i;
+
+		values[col++] = CStringGetTextDatum(path == PGU_PATH_RING ? "io_uring" : "sync");
+		if (path == PGU_PATH_RING)
+			values[col++] = Int32GetDatum(0);
+		else
+			nulls[col++] = true;
+		for (i = 0; i < PGU_NUM_COUNTERS; i++)
+			values[col++] = Int64GetDatum((int64) pg_atomic_read_u64(&st->counters[i]));
+		for (i = 0; i < PGU_LAT_BUCKETS; i++)
+			hist[i] = Int64GetDatum((int64) pg_atomic_read_u64(&st->latency[i]));
+		values[col++] = PointerGetDatum(construct_array(hist, PGU_LAT_BUCKETS, INT8OID,
+														sizeof(int64), FLOAT8PASSBYVAL,
+														TYPALIGN_DOUBLE));
+		values[col++] = TimestampTzGetDatum((TimestampTz) pg_atomic_read_u64(&st->reset_time));
+		Assert(col == 25);
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* SQL: the latency histograms, one row per bucket. */
+Datum
+pg_uring_latency(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			path;
+
+	pgu_check_loaded();
+	InitMaterializedSRF(fcinfo, 0);
+
+	for (path = 0; path < PGU_NUM_PATHS; path++)
+	{
+		int			b;
+
+		for (b = 0; b < PGU_LAT_BUCKETS; b++)
+		{
+			Datum		values[6];
+			bool		nulls[6] = {0};
+
+			values[0] = CStringGetTextDatum(path == PGU_PATH_RING ? "io_uring" : "sync");
+			if (path == PGU_PATH_RING)
+				values[1] = Int32GetDatum(0);
+			else
+				nulls[1] = true;
+			values[2] = Int32GetDatum(b);
+			values[3] = Int64GetDatum(b == 0 ? 0 : (int64) 8 << (b - 1));
+			if (b == PGU_LAT_BUCKETS - 1)
+				nulls[4] = true;
+			else
+				values[4] = Int64GetDatum((int64) 8 << b);
+			values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&pgu_shared->stats[path].latency[b]));
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	return (Datum) 0;
+}
+
+/* Build a text[] from a NULL-terminated list of C strings. */
+static Datum
+text_array(const char **items, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		d[i] = CStringGetTextDatum(items[i]);
+	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* SQL: one row describing the method in effect and the ring. */
+Datum
+pg_uring_status(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	PguRingStatus ring;
+	bool		accepting;
+	int			worker_pid;
+	int			fifo_count;
+	int			nactive;
+	Datum		values[23];
+	bool		nulls[23] = {0};
+	const char *names[64];
+	int			n;
+	int			col = 0;
+
+	pgu_check_loaded();
+	InitMaterializedSRF(fcinfo, 0);
+
+	SpinLockAcquire(&pgu_shared->mutex);
+	ring = pgu_shared->ring;
+	accepting = pgu_shared->accepting;
+	worker_pid = pgu_shared->worker_pid;
+	fifo_count = pgu_shared->fifo_count;
+	nactive = pgu_shared->nactive;
+	SpinLockRelease(&pgu_shared->mutex);
+
+	values[col++] = CStringGetTextDatum(pgu_io_method_name(pgu_io_method));
+	values[col++] = CStringGetTextDatum(pgu_io_method == PGU_IO_METHOD_IO_URING && accepting ?
+										"io_uring" : "sync");
+	values[col++] = BoolGetDatum(ring.state == PGU_RING_UP && accepting);
+	values[col++] = CStringGetTextDatum(ring.state == PGU_RING_UP ? "up" :
+										ring.state == PGU_RING_DOWN ? "down" :
+										ring.state == PGU_RING_STOPPED ? "stopped" :
+										"not started");
+	if (ring.reason[0] != '\0')
+		values[col++] = CStringGetTextDatum(ring.reason);
+	else
+		nulls[col++] = true;
+	if (worker_pid != 0)
+		values[col++] = Int32GetDatum(worker_pid);
+	else
+		nulls[col++] = true;
+	values[col++] = Int32GetDatum(pgu_ring_entries);
+	values[col++] = Int32GetDatum(ring.sq_entries);
+	values[col++] = Int32GetDatum(ring.cq_entries);
+	values[col++] = BoolGetDatum(ring.sqpoll);
+	if (ring.kernel_release[0] != '\0')
+		values[col++] = CStringGetTextDatum(ring.kernel_release);
+	else
+		nulls[col++] = true;
+	n = pgu_ring_feature_names(ring.features, names, lengthof(names));
+	values[col++] = text_array(names, n);
+	n = pgu_ring_opcode_names(ring.opcodes, names, lengthof(names));
+	values[col++] = text_array(names, n);
+	values[col++] = Int32GetDatum(pgu_shared->nslots);
+	values[col++] = Int32GetDatum(fifo_count);
+	values[col++] = Int32GetDatum(nactive);
+	values[col++] = Int32GetDatum(PGU_SLOT_BLOCKS);
+	values[col++] = Int32GetDatum(pgu_combine_limit);
+	values[col++] = BoolGetDatum(pgu_direct_io);
+	values[col++] = BoolGetDatum(ring.buffers_dio_aligned);
+	values[col++] = Int32GetDatum(ring.dio_mem_align);
+	values[col++] = Int32GetDatum(ring.dio_offset_align);
+	values[col++] = Int64GetDatum((int64) pgu_shared->nslots * PGU_SLOT_BLOCKS * BLCKSZ);
+	Assert(col == 23);
+
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	return (Datum) 0;
+}
+
+/* SQL: reset all counters of the ring and of the sync path. */
+Datum
+pg_uring_stats_reset(PG_FUNCTION_ARGS)
+{
+	int			path;
+
+	pgu_check_loaded();
+	for (path = 0; path < PGU_NUM_PATHS; path++)
+		pgu_stats_shmem_init(&pgu_shared->stats[path], true);
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,650 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The ring worker: creates the io_uring ring after fork, takes request
+ *	  slots off the shared queue, turns each I/O of a slot into one readv or
+ *	  writev SQE, submits them in batches, reaps completions in batches,
+ *	  resubmits short transfers at offset + done, and completes slots.
+ *
+ * Rules it keeps:
+ *	- Every I/O in flight belongs to a slot in state ACTIVE; a slot becomes
+ *	  DONE only when none of its I/Os is in flight any more.  Before the
+ *	  worker exits, for any reason, it drains the ring (worker_cleanup).
+ *	- File descriptors are opened per request operation: a descriptor is
+ *	  reused only by slots of the same op_id (one backend call that holds
+ *	  a lock on the relation throughout), and all of them are closed as
+ *	  soon as the worker goes idle.  So a descriptor can never serve a
+ *	  request for a newer file that reuses the same relfilenode.
+ *	- A full SQ or the in-flight limit is back-pressure: the I/O waits in
+ *	  a worker-local list and is counted; nothing is dropped.
+ *	- It absorbs ProcSignal barriers (CHECK_FOR_INTERRUPTS) and reloads its
+ *	  configuration on SIGHUP.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "portability/instr_time.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/bufmgr.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+#include "queue.h"
+#include "ring.h"
+#include "stats.h"
+#include "worker.h"
+
+/* One I/O in flight (or waiting for an SQE). */
+typedef struct WorkerIo
+{
+	PguSlot    *slot;
+	int			io;				/* index in slot->ios */
+	int			fd;
+	struct iovec iov[PGU_SLOT_BLOCKS];
+	int			iovidx;			/* first iovec not yet fully transferred */
+	uint64		offset;			/* offset of the next byte to transfer */
+	uint64		done;			/* bytes transferred so far */
+	uint64		total;
+	instr_time	start;
+	struct WorkerIo *next;		/* in the ready list or the free list */
+} WorkerIo;
+
+/* A cached descriptor, valid for one op_id only. */
+typedef struct FdEntry
+{
+	uint64		op_id;
+	uint8		flags;
+	int			fd;
+	int			refs;			/* slots using it */
+	char		path[MAXPGPATH];
+} FdEntry;
+
+#define FD_CACHE_SIZE 16
+
+static PguRing *ring = NULL;
+static WorkerIo *ios = NULL;
+static WorkerIo *free_ios = NULL;
+static WorkerIo *ready_head = NULL;	/* prepared I/Os waiting for an SQE */
+static WorkerIo *ready_tail = NULL;
+static int	inflight = 0;		/* I/Os submitted and not reaped */
+static int	max_inflight = 0;
+static int *slot_remaining = NULL;	/* I/Os of each slot not yet finished */
+static int *slot_fd_entry = NULL;	/* fd cache entry of each slot, or -1 */
+static int *slot_fd = NULL;		/* uncached descriptor of a slot, or -1 */
+static FdEntry fd_cache[FD_CACHE_SIZE];
+static bool cleanup_done = false;
+
+/* Register the static ring worker; called from _PG_init. */
+void
+pgu_register_worker(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	worker.bgw_restart_time = 5;
+	strlcpy(worker.bgw_library_name, "pg_uring", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "pgu_worker_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "pg_uring ring worker", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "pg_uring ring worker", BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
+
+/* Append an I/O to the ready list. */
+static void
+ready_push(WorkerIo *w)
+{
+	w->next = NULL;
+	if (ready_tail)
+		ready_tail->next = w;
+	else
+		ready_head = w;
+	ready_tail = w;
+}
+
+/* Hint for a ring that could not be set up, by errno. */
+static const char *
+setup_hint(int err)
+{
+	switch (err)
+	{
+		case EPERM:
+		case EACCES:
+			return "io_uring is disabled by the kernel.io_uring_disabled sysctl or refused by a seccomp profile (containers block it by default). Set kernel.io_uring_disabled = 0 or allow io_uring_setup, io_uring_enter and io_uring_register in the seccomp profile, then restart; set pg_uring.io_method = sync to use the synchronous path deliberately.";
+		case ENOSYS:
+			return "The kernel has no io_uring support. pg_uring needs Linux 5.1 or later built with CONFIG_IO_URING.";
+		case ENOMEM:
+			return "The ring could not lock its memory. Raise the server's memlock limit (ulimit -l, LimitMEMLOCK in systemd) or lower pg_uring.ring_entries.";
+		case EMFILE:
+		case ENFILE:
+			return "The server has run out of file descriptors. Raise its open files limit (ulimit -n, LimitNOFILE in systemd).";
+		default:
+			return "The kernel or sandbox (for example gVisor) does not provide the io_uring operations pg_uring needs. Use a kernel with full io_uring support, or set pg_uring.io_method = sync.";
+	}
+}
+
+/* Find or open the descriptor for a slot; returns -errno on failure. */
+static int
+slot_open(PguSlot *slot)
+{
+	int			idx = pgu_slot_index(slot);
+	int			flags = O_RDWR | PG_BINARY;
+	int			free_entry = -1;
+	int			fd;
+	int			i;
+
+	slot_fd_entry[idx] = -1;
+	slot_fd[idx] = -1;
+
+	for (i = 0; i < FD_CACHE_SIZE; i++)
+	{
+		FdEntry    *e = &fd_cache[i];
+
+		if (e->fd >= 0 && e->op_id == slot->op_id && e->flags == slot->flags &&
+			strcmp(e->path, slot->path) == 0)
+		{
+			e->refs++;
+			slot_fd_entry[idx] = i;
+			return e->fd;
+		}
+		if (e->fd < 0 && free_entry < 0)
+			free_entry = i;
+	}
+	/* evict an unused entry if the cache is full */
+	if (free_entry < 0)
+	{
+		for (i = 0; i < FD_CACHE_SIZE; i++)
+		{
+			if (fd_cache[i].refs == 0)
+			{
+				close(fd_cache[i].fd);
+				fd_cache[i].fd = -1;
+				free_entry = i;
+				break;
+			}
+		}
+	}
+
+	if (slot->op == PGU_OP_READ)
+		flags = O_RDONLY | PG_BINARY;
+	if (slot->flags & PGU_FLAG_DIRECT)
+		flags |= O_DIRECT;
+	fd = open(slot->path, flags, 0);
+	if (fd < 0)
+		return -errno;
+
+	if (free_entry >= 0)
+	{
+		FdEntry    *e = &fd_cache[free_entry];
+
+		e->fd = fd;
+		e->op_id = slot->op_id;
+		e->flags = slot->flags;
+		e->refs = 1;
+		strlcpy(e->path, slot->path, MAXPGPATH);
+		slot_fd_entry[idx] = free_entry;
+	}
+	else
+		slot_fd[idx] = fd;
+	return fd;
+}
+
+/* Release a slot's descriptor reference. */
+static void
+slot_close(PguSlot *slot)
+{
+	int			idx = pgu_slot_index(slot);
+
+	if (slot_fd_entry[idx] >= 0)
+		fd_cache[slot_fd_entry[idx]].refs--;
+	if (slot_fd[idx] >= 0)
+		close(slot_fd[idx]);
+	slot_fd_entry[idx] = -1;
+	slot_fd[idx] = -1;
+}
+
+/* Close every cached descriptor; called when the worker is idle. */
+static void
+close_idle_fds(void)
+{
+	int			i;
+
+	for (i = 0; i < FD_CACHE_SIZE; i++)
+	{
+		if (fd_cache[i].fd >= 0 && fd_cache[i].refs == 0)
+		{
+			close(fd_cache[i].fd);
+			fd_cache[i].fd = -1;
+		}
+	}
+}
+
+/* One I/O of a slot has finished (fully, short at EOF, or failed). */
+static void
+finish_io(WorkerIo *w, int32 result)
+{
+	PguSlot    *slot = w->slot;
+	int			idx = pgu_slot_index(slot);
+	PguIoDesc  *io = &slot->ios[w->io];
+	instr_time	now;
+
+	io->result = result;
+	if (result < 0 || (uint64) result < w->total)
+	{
+		pgu_count(PGU_PATH_RING, PGU_C_ERRORS, 1);
+		if (slot->error == 0)
+		{
+			slot->error = result < 0 ? result : -ENODATA;
+			slot->error_io = w->io;
+		}
+	}
+	else
+	{
+		bool		write = slot->op == PGU_OP_WRITE;
+
+		pgu_count(PGU_PATH_RING, write ? PGU_C_WRITES : PGU_C_READS, 1);
+		pgu_count(PGU_PATH_RING, write ? PGU_C_BLOCKS_WRITTEN : PGU_C_BLOCKS_READ, io->nblocks);
+		pgu_count(PGU_PATH_RING, write ? PGU_C_BYTES_WRITTEN : PGU_C_BYTES_READ, w->total);
+		if (io->nblocks > 1)
+			pgu_count(PGU_PATH_RING, PGU_C_COMBINED_IOS, 1);
+	}
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, w->start);
+	pgu_count_latency(PGU_PATH_RING, INSTR_TIME_GET_MICROSEC(now));
+
+	w->next = free_ios;
+	free_ios = w;
+
+	if (--slot_remaining[idx] == 0)
+	{
+		slot_close(slot);
+		pgu_count(PGU_PATH_RING, PGU_C_REQUESTS, 1);
+		pgu_slot_complete(slot);
+	}
+}
+
+/* Fail a whole slot before any of its I/Os was submitted. */
+static void
+fail_slot(PguSlot *slot, int err)
+{
+	int			i;
+
+	for (i = 0; i < slot->nios; i++)
+		slot->ios[i].result = err;
+	slot->error = err;
+	slot->error_io = 0;
+	pgu_count(PGU_PATH_RING, PGU_C_ERRORS, 1);
+	pgu_count(PGU_PATH_RING, PGU_C_REQUESTS, 1);
+	pgu_slot_complete(slot);
+}
+
+/* Take newly queued slots and turn their I/Os into ready WorkerIos. */
+static int
+take_new_requests(void)
+{
+	PguSlot    *slots[PGU_QUEUE_SIZE_MAX];
+	int			n;
+	int			i;
+
+	n = pgu_queue_take(slots, PGU_QUEUE_SIZE_MAX);
+	for (i = 0; i < n; i++)
+	{
+		PguSlot    *slot = slots[i];
+		int			fd;
+		int			j;
+
+		if (slot->nios == 0)
+		{
+			pgu_slot_complete(slot);
+			continue;
+		}
+		fd = slot_open(slot);
+		if (fd < 0)
+		{
+			fail_slot(slot, fd);
+			continue;
+		}
+		slot_remaining[pgu_slot_index(slot)] = slot->nios;
+		for (j = 0; j < slot->nios; j++)
+		{
+			PguIoDesc  *io = &slot->ios[j];
+			WorkerIo   *w = free_ios;
+			int			b;
+
+			/* the pool holds one WorkerIo per block of every slot */
+			Assert(w != NULL);
+			free_ios = w->next;
+			w->slot = slot;
+			w->io = j;
+			w->fd = fd;
+			w->iovidx = 0;
+			w->offset = io->offset;
+			w->done = 0;
+			w->total = (uint64) io->nblocks * BLCKSZ;
+			for (b = 0; b < io->nblocks; b++)
+			{
+				w->iov[b].iov_base = slot->blocks[io->first + b];
+				w->iov[b].iov_len = BLCKSZ;
+			}
+			ready_push(w);
+		}
+	}
+	return n;
+}
+
+/* Move ready I/Os into SQEs while the in-flight limit and the SQ allow. */
+static void
+prep_ready(void)
+{
+	bool		blocked = false;
+
+	while (ready_head != NULL)
+	{
+		WorkerIo   *w = ready_head;
+
+		if (inflight >= max_inflight ||
+			!pgu_ring_prep_rw(ring, w->slot->op == PGU_OP_WRITE, w->fd,
+							  &w->iov[w->iovidx], w->slot->ios[w->io].nblocks - w->iovidx,
+							  w->offset, (uint64) (w - ios)))
+		{
+			blocked = true;
+			break;
+		}
+		if (w->done == 0)
+			INSTR_TIME_SET_CURRENT(w->start);
+		ready_head = w->next;
+		if (ready_head == NULL)
+			ready_tail = NULL;
+		inflight++;
+	}
+	if (blocked)
+		pgu_count(PGU_PATH_RING, PGU_C_SQ_FULL_WAITS, 1);
+}
+
+/* Handle one completion. */
+static void
+handle_cqe(PguCqe *cqe)
+{
+	WorkerIo   *w = &ios[cqe->user_data];
+	int32		res = cqe->res;
+
+	inflight--;
+	if (res == -EINTR || res == -EAGAIN)
+	{
+		pgu_count(PGU_PATH_RING, PGU_C_RETRIES, 1);
+		ready_push(w);
+		return;
+	}
+	if (res < 0)
+	{
+		finish_io(w, res);
+		return;
+	}
+	if (res == 0)
+	{
+		/* end of file before the range was transferred: a short I/O */
+		finish_io(w, (int32) w->done);
+		return;
+	}
+
+	w->done += res;
+	if (w->done >= w->total)
+	{
+		finish_io(w, (int32) w->total);
+		return;
+	}
+
+	/* short transfer: resubmit the remainder at offset + bytes done */
+	pgu_count(PGU_PATH_RING, PGU_C_SHORT_IOS, 1);
+	w->slot->short_ios++;
+	w->offset += res;
+	while (res > 0)
+	{
+		struct iovec *v = &w->iov[w->iovidx];
+
+		if ((size_t) res >= v->iov_len)
+		{
+			res -= v->iov_len;
+			w->iovidx++;
+		}
+		else
+		{
+			v->iov_base = (char *) v->iov_base + res;
+			v->iov_len -= res;
+			res = 0;
+		}
+	}
+	ready_push(w);
+}
+
+/* Submit prepared SQEs, wait for some completions, and handle them. */
+static void
+submit_and_reap(bool wait)
+{
+	PguCqe		cqes[256];
+	int			wait_nr = 0;
+	int			ret;
+	int			n;
+
+	if (wait && inflight > 0)
+		wait_nr = Max(1, inflight / 4);
+	ret = pgu_ring_submit(ring, wait_nr, wait_nr > 0 ? 10 : 0);
+	if (ret < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("io_uring_enter failed: %s", strerror(-ret))));
+	do
+	{
+		int			i;
+
+		n = pgu_ring_reap(ring, cqes, lengthof(cqes));
+		for (i = 0; i < n; i++)
+			handle_cqe(&cqes[i]);
+	} while (n == lengthof(cqes));
+}
+
+/*
+ * Drain the ring and stop serving: every in-flight I/O completes, every
+ * slot not yet submitted fails with ESHUTDOWN.  Runs at any worker exit.
+ */
+static void
+worker_cleanup(int code, Datum arg)
+{
+	WorkerIo   *w;
+
+	if (cleanup_done)
+		return;
+	cleanup_done = true;
+
+	/* stop new requests first, then drain what is already ours */
+	if (ring != NULL)
+	{
+		int			rounds = 0;
+
+		SpinLockAcquire(&pgu_shared->mutex);
+		pgu_shared->accepting = false;
+		SpinLockRelease(&pgu_shared->mutex);
+
+		/* short transfers are finished, not abandoned; bounded by rounds */
+		while ((inflight > 0 || ready_head != NULL) && rounds++ < 100000)
+		{
+			PguCqe		cqes[64];
+			int			n;
+			int			i;
+
+			prep_ready();
+			if (pgu_ring_submit(ring, inflight > 0 ? 1 : 0, 100) < 0)
+				break;
+			n = pgu_ring_reap(ring, cqes, lengthof(cqes));
+			for (i = 0; i < n; i++)
+				handle_cqe(&cqes[i]);
+		}
+		/* I/Os that never got an SQE */
+		while ((w = ready_head) != NULL)
+		{
+			ready_head = w->next;
+			finish_io(w, -ESHUTDOWN);
+		}
+		ready_tail = NULL;
+	}
+	pgu_worker_detach();
+	close_idle_fds();
+	if (ring != NULL && inflight == 0)
+		pgu_ring_destroy(ring);
+	ring = NULL;
+}
+
+/*
+ * Direct I/O alignment of the data directory's file system (statx
+ * STATX_DIOALIGN, Linux 6.1); 4096 for both where the kernel cannot say.
+ */
+static void
+dio_alignment(int *mem_align, int *offset_align)
+{
+	*mem_align = 4096;
+	*offset_align = 4096;
+#if defined(STATX_DIOALIGN)
+	{
+		struct statx stx;
+
+		if (statx(AT_FDCWD, "global/pg_control", 0, STATX_DIOALIGN, &stx) == 0 &&
+			(stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_mem_align > 0)
+		{
+			*mem_align = stx.stx_dio_mem_align;
+			*offset_align = stx.stx_dio_offset_align;
+		}
+	}
+#endif
+}
+
+/* Set up the ring and publish its status; LOG once if it is refused. */
+static void
+worker_setup_ring(void)
+{
+	PguRingStatus status;
+	int			nios;
+	int			i;
+	char	   *first_buffer;
+
+	memset(&status, 0, sizeof(status));
+	dio_alignment(&status.dio_mem_align, &status.dio_offset_align);
+	first_buffer = BufferGetBlock(1);
+	status.buffers_dio_aligned =
+		((uintptr_t) first_buffer % Max(status.dio_mem_align, 1)) == 0 &&
+		(BLCKSZ % Max(status.dio_mem_align, 1)) == 0;
+
+	ring = pgu_ring_create(pgu_ring_entries, pgu_sqpoll, pgu_sqpoll_idle, &status);
+
+	SpinLockAcquire(&pgu_shared->mutex);
+	status.state = ring ? PGU_RING_UP : PGU_RING_DOWN;
+	pgu_shared->ring = status;
+	SpinLockRelease(&pgu_shared->mutex);
+
+	if (ring == NULL)
+	{
+		bool		logged;
+
+		SpinLockAcquire(&pgu_shared->mutex);
+		logged = pgu_shared->refusal_logged;
+		pgu_shared->refusal_logged = true;
+		SpinLockRelease(&pgu_shared->mutex);
+		if (logged)
+			return;
+		ereport(LOG,
+				(errmsg("pg_uring: io_uring is not available, serving all I/O synchronously"),
+				 errdetail("%s.", status.reason),
+				 errhint("%s", setup_hint(status.setup_errno))));
+		return;
+	}
+
+	/* in flight: no more than the SQ holds, so the CQ can never overflow */
+	max_inflight = status.sq_entries;
+	nios = pgu_shared->nslots * PGU_SLOT_BLOCKS;
+	ios = MemoryContextAllocZero(TopMemoryContext, sizeof(WorkerIo) * nios);
+	for (i = nios - 1; i >= 0; i--)
+	{
+		ios[i].next = free_ios;
+		free_ios = &ios[i];
+	}
+
+	SpinLockAcquire(&pgu_shared->mutex);
+	pgu_shared->accepting = true;
+	SpinLockRelease(&pgu_shared->mutex);
+
+	ereport(LOG,
+			(errmsg("pg_uring ring worker started with %d submission queue entries",
+					status.sq_entries)));
+}
+
+/* Entry point of the ring worker. */
+void
+pgu_worker_main(Datum main_arg)
+{
+	int			i;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+
+	/* no database: this gives us a PGPROC, barriers and pg_stat_activity */
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("pg_uring ring worker");
+
+	for (i = 0; i < FD_CACHE_SIZE; i++)
+		fd_cache[i].fd = -1;
+	slot_remaining = MemoryContextAllocZero(TopMemoryContext, sizeof(int) * pgu_shared->nslots);
+	slot_fd_entry = MemoryContextAlloc(TopMemoryContext, sizeof(int) * pgu_shared->nslots);
+	slot_fd = MemoryContextAlloc(TopMemoryContext, sizeof(int) * pgu_shared->nslots);
+	for (i = 0; i < pgu_shared->nslots; i++)
+		slot_fd_entry[i] = slot_fd[i] = -1;
+
+	pgu_worker_attach(MyLatch);
+	before_shmem_exit(worker_cleanup, (Datum) 0);
+
+	worker_setup_ring();
+
+	for (;;)
+	{
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+
+		if (ShutdownRequestPending)
+			break;
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		if (ring != NULL)
+			take_new_requests();
+
+		if (ring == NULL || (inflight == 0 && ready_head == NULL))
+		{
+			close_idle_fds();
+			pgstat_report_activity(STATE_IDLE, NULL);
+			(void) WaitLatch(MyLatch,
+							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 1000L, PG_WAIT_EXTENSION);
+			continue;
+		}
+
+		prep_ready();
+		submit_and_reap(true);
+	}
+
+	proc_exit(1);
+}

@@ -1,0 +1,15 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.h
+ *	  The ring worker: a static background worker that owns the io_uring
+ *	  ring and serves the shared-memory request queue.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_URING_WORKER_H
+#define PG_URING_WORKER_H
+
+extern void pgu_register_worker(void);
+extern PGDLLEXPORT void pgu_worker_main(Datum main_arg);
+
+#endif							/* PG_URING_WORKER_H */
