@@ -3,6 +3,7 @@
 MODULE_big = pg_uring
 OBJS = \
 	src/bufclaim.o \
+	src/flush.o \
 	src/guc.o \
 	src/pageio.o \
 	src/pg_uring.o \

@@ -131,3 +131,29 @@ GRANT EXECUTE ON FUNCTION pg_uring_status() TO pg_monitor;
 GRANT SELECT ON pg_uring_stats TO pg_monitor;
 GRANT SELECT ON pg_uring_latency TO pg_monitor;
 GRANT SELECT ON pg_uring_status TO pg_monitor;
+
+--
+-- Write-back: flush (keep cached) and evict (drop from shared buffers).
+-- Both need ownership of the relation (checked in C), like VACUUM.
+--
+CREATE FUNCTION pg_uring_flush(rel regclass,
+                               OUT flushed int8,
+                               OUT redirtied int8,
+                               OUT skipped int8)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pg_uring_flush'
+LANGUAGE C PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION pg_uring_flush(regclass)
+IS 'write a relation''s dirty shared buffers through the ring; they stay cached';
+
+CREATE FUNCTION pg_uring_evict(rel regclass,
+                               OUT evicted int8,
+                               OUT flushed int8,
+                               OUT skipped int8)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pg_uring_evict'
+LANGUAGE C PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION pg_uring_evict(regclass)
+IS 'write a relation''s dirty shared buffers through the ring, then drop its unpinned buffers from shared buffers';

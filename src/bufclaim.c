@@ -48,13 +48,20 @@
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/smgr.h"
+#include "storage/bufpage.h"
 #include "utils/memutils.h"
 
 #include "bufclaim.h"
 #include "compat.h"
 
-/* Claims of this backend that are not finished yet. */
-static Buffer *claims = NULL;
+/* I/Os on shared buffers that this backend started and has not ended. */
+typedef struct HeldIo
+{
+	Buffer		buf;
+	bool		write;
+} HeldIo;
+
+static HeldIo *claims = NULL;
 static int	nclaims = 0;
 static int	maxclaims = 0;
 static bool exit_hook_registered = false;
@@ -66,9 +73,9 @@ claim_exit_hook(int code, Datum arg)
 	pgu_claim_abort_all();
 }
 
-/* Remember a claim. */
+/* Remember an I/O we hold on a buffer. */
 static void
-claim_remember(Buffer buf)
+claim_remember(Buffer buf, bool write)
 {
 	if (!exit_hook_registered)
 	{
@@ -80,12 +87,14 @@ claim_remember(Buffer buf)
 		int			newmax = Max(64, maxclaims * 2);
 
 		if (claims == NULL)
-			claims = MemoryContextAlloc(TopMemoryContext, sizeof(Buffer) * newmax);
+			claims = MemoryContextAlloc(TopMemoryContext, sizeof(HeldIo) * newmax);
 		else
-			claims = repalloc(claims, sizeof(Buffer) * newmax);
+			claims = repalloc(claims, sizeof(HeldIo) * newmax);
 		maxclaims = newmax;
 	}
-	claims[nclaims++] = buf;
+	claims[nclaims].buf = buf;
+	claims[nclaims].write = write;
+	nclaims++;
 }
 
 /* Forget a claim. */
@@ -96,7 +105,7 @@ claim_forget(Buffer buf)
 
 	for (i = nclaims - 1; i >= 0; i--)
 	{
-		if (claims[i] == buf)
+		if (claims[i].buf == buf)
 		{
 			claims[i] = claims[--nclaims];
 			return;
@@ -154,7 +163,7 @@ pgu_claim_buffer(Relation rel, ForkNumber fork, BlockNumber blkno)
 		state |= BM_IO_IN_PROGRESS;
 		UnlockBufHdr(desc, state);
 		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
-		claim_remember(buf);
+		claim_remember(buf, false);
 		return buf;
 	}
 	UnlockBufHdr(desc, state);
@@ -195,6 +204,108 @@ claim_terminate(Buffer buf, bool valid)
 }
 
 /*
+ * End a write we started: the buffer becomes clean only if the write
+ * succeeded and nobody dirtied the page since we copied it (as core's
+ * TerminateBufferIO with clear_dirty).  Returns true if it is now clean.
+ */
+static bool
+write_terminate(Buffer buf, bool ok)
+{
+	BufferDesc *desc = GetBufferDescriptor(buf - 1);
+	uint32		state;
+	bool		clean = false;
+
+	state = LockBufHdr(desc);
+	Assert(state & BM_IO_IN_PROGRESS);
+	state &= ~BM_IO_IN_PROGRESS;
+	if (ok && !(state & BM_JUST_DIRTIED))
+	{
+		state &= ~(BM_DIRTY | BM_CHECKPOINT_NEEDED);
+		clean = true;
+	}
+	if (!ok)
+		state |= BM_IO_ERROR;
+	else
+		state &= ~BM_IO_ERROR;
+	UnlockBufHdr(desc, state);
+	ConditionVariableBroadcast(BufferDescriptorGetIOCV(desc));
+	return clean;
+}
+
+/*
+ * Start writing a pinned buffer, as FlushBuffer does: take its I/O (skip
+ * it, returning false, if it is not dirty or somebody else's I/O is in
+ * progress), clear BM_JUST_DIRTIED and return the page LSN.  The caller
+ * holds the buffer's content lock in share mode, so the LSN is stable.
+ */
+bool
+pgu_write_start(Buffer buf, XLogRecPtr *lsn, bool *permanent)
+{
+	BufferDesc *desc = GetBufferDescriptor(buf - 1);
+	uint32		state;
+
+	state = LockBufHdr(desc);
+	if ((state & (BM_VALID | BM_DIRTY)) != (BM_VALID | BM_DIRTY) ||
+		(state & BM_IO_IN_PROGRESS))
+	{
+		UnlockBufHdr(desc, state);
+		return false;
+	}
+	state |= BM_IO_IN_PROGRESS;
+	state &= ~BM_JUST_DIRTIED;
+	*lsn = PageGetLSN(BufferGetPage(buf));
+	*permanent = (state & BM_PERMANENT) != 0;
+	UnlockBufHdr(desc, state);
+	claim_remember(buf, true);
+	return true;
+}
+
+/*
+ * Finish a write started by pgu_write_start.  ok = false leaves the buffer
+ * dirty.  Returns true if the buffer is clean now.  Keeps the pin.
+ */
+bool
+pgu_write_finish(Buffer buf, bool ok)
+{
+	claim_forget(buf);
+	return write_terminate(buf, ok);
+}
+
+/*
+ * Drop a clean, unpinned buffer of the given tag from shared buffers, as
+ * core's InvalidateBuffer does.  Returns false (and leaves the buffer
+ * alone) if it is pinned, dirty, in I/O, or holds another block by now.
+ */
+bool
+pgu_buffer_evict(int buf_id, const BufferTag *expected)
+{
+	BufferDesc *desc = GetBufferDescriptor(buf_id);
+	BufferTag	tag = *expected;
+	uint32		hash = BufTableHashCode(&tag);
+	LWLock	   *partition = BufMappingPartitionLock(hash);
+	uint32		state;
+
+	LWLockAcquire(partition, LW_EXCLUSIVE);
+	state = LockBufHdr(desc);
+	if (!BUFFERTAGS_EQUAL(desc->tag, tag) ||
+		!(state & BM_TAG_VALID) ||
+		BUF_STATE_GET_REFCOUNT(state) != 0 ||
+		(state & (BM_DIRTY | BM_IO_IN_PROGRESS)) != 0)
+	{
+		UnlockBufHdr(desc, state);
+		LWLockRelease(partition);
+		return false;
+	}
+	CLEAR_BUFFERTAG(desc->tag);
+	state &= ~(BUF_FLAG_MASK | BUF_USAGECOUNT_MASK);
+	UnlockBufHdr(desc, state);
+	BufTableDelete(&tag, hash);
+	LWLockRelease(partition);
+	StrategyFreeBuffer(desc);
+	return true;
+}
+
+/*
  * Finish a claim.  valid = true: the page is fully read and verified.
  * valid = false: it is not; the buffer stays invalid for the next reader.
  */
@@ -209,16 +320,21 @@ pgu_claim_finish(Buffer buf, bool valid)
 }
 
 /*
- * Fail every unfinished claim (after an ERROR, or at exit).  The pins are
- * left to the resource owner of the aborting transaction.
+ * Fail every unfinished claim and write (after an ERROR, or at exit):
+ * reads leave the buffer invalid, writes leave it dirty.  The pins are
+ * left to the resource owner of the aborting transaction.  Callers make
+ * sure first that none of these I/Os is still in flight.
  */
 void
 pgu_claim_abort_all(void)
 {
 	while (nclaims > 0)
 	{
-		Buffer		buf = claims[--nclaims];
+		HeldIo		io = claims[--nclaims];
 
-		claim_terminate(buf, false);
+		if (io.write)
+			(void) write_terminate(io.buf, false);
+		else
+			claim_terminate(io.buf, false);
 	}
 }

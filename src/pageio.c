@@ -38,6 +38,7 @@
 struct PguBatch
 {
 	PguSlot    *slot;			/* ring path: our slot; NULL on the sync path */
+	PguOp		op;
 	int			nblocks;
 	int			nios;
 	uint64		generation;		/* worker generation when queued */
@@ -148,6 +149,7 @@ batch_get(PguStream *s)
 	else
 		b = palloc(sizeof(PguBatch));
 	b->slot = NULL;
+	b->op = s->op;
 	b->nblocks = 0;
 	b->nios = 0;
 	b->next = NULL;
@@ -540,8 +542,11 @@ pgu_stream_add(PguStream *s, const char *path, BlockNumber segblock,
 	else
 		b->data[i] = dest;
 
-	/* a full batch goes out at once, so the worker can start on it */
-	if (b->nblocks == PGU_SLOT_BLOCKS)
+	/*
+	 * A full batch of reads goes out at once, so the worker can start on it.
+	 * Writes wait for the next call: the caller still has to fill the page.
+	 */
+	if (b->nblocks == PGU_SLOT_BLOCKS && s->op == PGU_OP_READ)
 		submit_current(s);
 
 	(void) pgu_stream_interrupted(s);
@@ -685,7 +690,7 @@ pgu_batch_report(PguBatch *b, int i, int elevel)
 {
 	PguBlockResult r = pgu_batch_block_result(b, i);
 	PguIoDesc  *io = batch_io_of(b, i);
-	bool		write = b->slot ? b->slot->op == PGU_OP_WRITE : false;
+	bool		write = b->op == PGU_OP_WRITE;
 	BlockNumber first = io ? b->blkno[io->first] : b->blkno[i];
 	BlockNumber last = io ? b->blkno[io->first + io->nblocks - 1] : b->blkno[i];
 
