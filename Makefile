@@ -7,11 +7,13 @@ OBJS = \
 	src/guc.o \
 	src/pageio.o \
 	src/pg_uring.o \
+	src/progress.o \
 	src/prewarm.o \
 	src/queue.o \
 	src/relation.o \
 	src/ring.o \
 	src/stats.o \
+	src/verify.o \
 	src/worker.o
 
 EXTENSION = pg_uring

@@ -157,3 +157,59 @@ LANGUAGE C PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION pg_uring_evict(regclass)
 IS 'write a relation''s dirty shared buffers through the ring, then drop its unpinned buffers from shared buffers';
+
+--
+-- Online verification: one row per bad block; no rows for a clean relation.
+--
+CREATE FUNCTION pg_uring_verify(rel regclass,
+                                fork text DEFAULT NULL,
+                                first_block int8 DEFAULT NULL,
+                                last_block int8 DEFAULT NULL)
+RETURNS TABLE (relation regclass,
+               fork_name text,
+               block int8,
+               reason text,
+               expected_checksum int4,
+               found_checksum int4,
+               detail text)
+AS 'MODULE_PATHNAME', 'pg_uring_verify'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION pg_uring_verify(regclass, text, int8, int8)
+IS 'verify page checksums and headers of a relation online, listing every bad block';
+
+CREATE FUNCTION pg_uring_verify_database()
+RETURNS TABLE (relation regclass,
+               fork_name text,
+               block int8,
+               reason text,
+               expected_checksum int4,
+               found_checksum int4,
+               detail text)
+AS 'MODULE_PATHNAME', 'pg_uring_verify_database'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION pg_uring_verify_database()
+IS 'verify every relation of the current database that the caller may read';
+
+--
+-- Progress of long operations, one row per backend.
+--
+CREATE FUNCTION pg_uring_progress(
+    OUT pid int4,
+    OUT operation text,
+    OUT relation regclass,
+    OUT blocks_done int8,
+    OUT blocks_total int8,
+    OUT bytes_done int8,
+    OUT started_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_uring_progress'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE VIEW pg_uring_progress AS SELECT * FROM pg_uring_progress();
+
+REVOKE ALL ON FUNCTION pg_uring_progress() FROM PUBLIC;
+REVOKE ALL ON pg_uring_progress FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_uring_progress() TO pg_monitor;
+GRANT SELECT ON pg_uring_progress TO pg_monitor;

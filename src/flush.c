@@ -51,6 +51,7 @@
 
 #include "bufclaim.h"
 #include "pageio.h"
+#include "progress.h"
 #include "relation.h"
 
 PG_FUNCTION_INFO_V1(pg_uring_flush);
@@ -204,6 +205,7 @@ write_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 		ReleaseBuffer(item->pinned);
 		item->pinned = InvalidBuffer;
 	}
+	pgu_progress_update(st->flushed + st->redirtied, (st->flushed + st->redirtied) * BLCKSZ);
 	if (failed >= 0)
 		pgu_batch_report(batch, failed, ERROR);
 }
@@ -257,6 +259,7 @@ flush_items(Relation rel, FlushItem *items, int nitems, FlushState *st)
 	PguStream  *stream;
 	int			i;
 
+	pgu_progress_start("flush", RelationGetRelid(rel), nitems);
 	stream = pgu_stream_begin(PGU_OP_WRITE, false, pgu_queue_depth * PGU_SLOT_BLOCKS,
 							  write_batch_done, st);
 	PG_TRY();
@@ -272,9 +275,11 @@ flush_items(Relation rel, FlushItem *items, int nitems, FlushState *st)
 	{
 		pgu_stream_abort(stream);
 		pgu_claim_abort_all();
+		pgu_progress_end();
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	pgu_progress_end();
 }
 
 /* Open a relation for flush or evict: owner only, shared buffers only. */

@@ -24,6 +24,8 @@ int			pgu_queue_depth = PGU_QUEUE_DEPTH_DEFAULT;
 bool		pgu_direct_io = false;
 bool		pgu_sqpoll = false;
 int			pgu_sqpoll_idle = PGU_SQPOLL_IDLE_DEFAULT;
+int			pgu_verify_rate = PGU_VERIFY_RATE_DEFAULT;
+int			pgu_progress_interval = PGU_PROGRESS_INTERVAL_DEFAULT;
 
 static const struct config_enum_entry io_method_options[] = {
 	{"io_uring", PGU_IO_METHOD_IO_URING, false},
@@ -122,6 +124,28 @@ pgu_define_gucs(void)
 							PGU_SQPOLL_IDLE_MIN,
 							PGU_SQPOLL_IDLE_MAX,
 							PGC_POSTMASTER,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_uring.verify_rate_limit",
+							"Caps the read rate of pg_uring_verify, in megabytes per second.",
+							"0 means no limit.",
+							&pgu_verify_rate,
+							PGU_VERIFY_RATE_DEFAULT,
+							PGU_VERIFY_RATE_MIN,
+							PGU_VERIFY_RATE_MAX,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_uring.progress_interval",
+							"Emits a progress NOTICE this often during long pg_uring operations.",
+							"0 disables the NOTICEs; pg_uring_progress always shows progress.",
+							&pgu_progress_interval,
+							PGU_PROGRESS_INTERVAL_DEFAULT,
+							PGU_PROGRESS_INTERVAL_MIN,
+							PGU_PROGRESS_INTERVAL_MAX,
+							PGC_USERSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 

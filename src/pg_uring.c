@@ -25,6 +25,7 @@
 #include "storage/shmem.h"
 
 #include "pg_uring.h"
+#include "progress.h"
 #include "queue.h"
 #include "worker.h"
 
@@ -42,6 +43,7 @@ pgu_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(pgu_shmem_size());
+	RequestAddinShmemSpace(pgu_progress_shmem_size());
 }
 
 /* Create or attach to pg_uring's shared memory. */
@@ -51,6 +53,7 @@ pgu_shmem_startup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	pgu_shmem_init();
+	pgu_progress_shmem_init();
 }
 
 /* Module load. */

@@ -44,6 +44,14 @@ typedef enum PguIoMethod
 #define PGU_SQPOLL_IDLE_MIN			1
 #define PGU_SQPOLL_IDLE_MAX			60000
 
+#define PGU_VERIFY_RATE_DEFAULT		0	/* MB/s, 0 = unlimited */
+#define PGU_VERIFY_RATE_MIN			0
+#define PGU_VERIFY_RATE_MAX			100000
+
+#define PGU_PROGRESS_INTERVAL_DEFAULT	0	/* ms, 0 = no NOTICEs */
+#define PGU_PROGRESS_INTERVAL_MIN		0
+#define PGU_PROGRESS_INTERVAL_MAX		3600000
+
 /* GUC variables (guc.c) */
 extern int	pgu_io_method;
 extern int	pgu_ring_entries;
@@ -53,6 +61,8 @@ extern int	pgu_queue_depth;
 extern bool pgu_direct_io;
 extern bool pgu_sqpoll;
 extern int	pgu_sqpoll_idle;
+extern int	pgu_verify_rate;
+extern int	pgu_progress_interval;
 
 /* guc.c */
 extern void pgu_define_gucs(void);

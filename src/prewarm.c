@@ -31,6 +31,7 @@
 
 #include "bufclaim.h"
 #include "pageio.h"
+#include "progress.h"
 #include "relation.h"
 
 PG_FUNCTION_INFO_V1(pg_uring_prewarm);
@@ -121,6 +122,7 @@ buffer_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 		pgu_claim_finish(buf, true);
 		st->done++;
 	}
+	pgu_progress_update(st->done, st->done * BLCKSZ);
 }
 
 /* Batch callback for read mode: every block must have been read in full. */
@@ -137,6 +139,7 @@ read_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 			pgu_batch_report(batch, i, ERROR);
 		st->done++;
 	}
+	pgu_progress_update(st->done, st->done * BLCKSZ);
 }
 
 /* Feed the blocks to the stream, claiming buffers in buffer mode. */
@@ -216,6 +219,8 @@ prewarm_blocks(Relation rel, ForkNumber fork, PrewarmMode mode,
 		return st.done;
 	}
 
+	pgu_progress_start(mode == PREWARM_BUFFER ? "prewarm buffer" : "prewarm read",
+					   RelationGetRelid(rel), nblocks);
 	stream = pgu_stream_begin(PGU_OP_READ,
 							  mode == PREWARM_BUFFER && pgu_direct_io,
 							  pgu_queue_depth * PGU_SLOT_BLOCKS,
@@ -231,9 +236,11 @@ prewarm_blocks(Relation rel, ForkNumber fork, PrewarmMode mode,
 		/* first no I/O in flight into our buffers, then undo the claims */
 		pgu_stream_abort(stream);
 		pgu_claim_abort_all();
+		pgu_progress_end();
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	pgu_progress_end();
 
 	return st.done;
 }

@@ -1,0 +1,206 @@
+/*-------------------------------------------------------------------------
+ *
+ * progress.c
+ *	  The pg_uring_progress view and periodic progress NOTICEs.
+ *
+ * One entry per PGPROC slot.  Only the owning backend writes its entry;
+ * it brackets each update with a change counter (as core's backend status
+ * does), and readers retry until they see an even, unchanged counter.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "pg_uring.h"
+#include "progress.h"
+
+PG_FUNCTION_INFO_V1(pg_uring_progress);
+
+typedef struct PguProgress
+{
+	pg_atomic_uint32 changecount;
+	int			pid;			/* 0: no operation running */
+	char		operation[32];
+	Oid			relid;
+	int64		blocks_done;
+	int64		blocks_total;
+	int64		bytes;
+	TimestampTz started;
+} PguProgress;
+
+static PguProgress *progress = NULL;
+static int	nprogress = 0;
+static PguProgress *my_progress = NULL;
+static TimestampTz last_notice = 0;
+
+/* Shared memory for the progress array. */
+Size
+pgu_progress_shmem_size(void)
+{
+	return mul_size(MaxBackends, sizeof(PguProgress));
+}
+
+/* Create or attach to the progress array. */
+void
+pgu_progress_shmem_init(void)
+{
+	bool		found;
+	int			i;
+
+	nprogress = MaxBackends;
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	progress = ShmemInitStruct("pg_uring progress", pgu_progress_shmem_size(), &found);
+	if (!found)
+	{
+		memset(progress, 0, pgu_progress_shmem_size());
+		for (i = 0; i < nprogress; i++)
+			pg_atomic_init_u32(&progress[i].changecount, 0);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Begin writing our entry. */
+static inline void
+begin_write(void)
+{
+	pg_atomic_fetch_add_u32(&my_progress->changecount, 1);
+	pg_write_barrier();
+}
+
+/* Finish writing our entry. */
+static inline void
+end_write(void)
+{
+	pg_write_barrier();
+	pg_atomic_fetch_add_u32(&my_progress->changecount, 1);
+}
+
+/* Announce an operation of this backend. */
+void
+pgu_progress_start(const char *operation, Oid relid, int64 total_blocks)
+{
+	my_progress = NULL;
+	if (progress == NULL || MyProc == NULL || MyProc->pgprocno >= nprogress)
+		return;
+	my_progress = &progress[MyProc->pgprocno];
+	begin_write();
+	my_progress->pid = MyProcPid;
+	strlcpy(my_progress->operation, operation, sizeof(my_progress->operation));
+	my_progress->relid = relid;
+	my_progress->blocks_done = 0;
+	my_progress->blocks_total = total_blocks;
+	my_progress->bytes = 0;
+	my_progress->started = GetCurrentTimestamp();
+	end_write();
+	last_notice = my_progress->started;
+}
+
+/* Switch to the next relation of a multi-relation operation. */
+void
+pgu_progress_set_relation(Oid relid, int64 total_blocks)
+{
+	if (my_progress == NULL)
+		return;
+	begin_write();
+	my_progress->relid = relid;
+	my_progress->blocks_total += total_blocks;
+	end_write();
+}
+
+/* Record progress; emit a NOTICE if pg_uring.progress_interval says so. */
+void
+pgu_progress_update(int64 blocks_done, int64 bytes)
+{
+	if (my_progress == NULL)
+		return;
+	begin_write();
+	my_progress->blocks_done = blocks_done;
+	my_progress->bytes = bytes;
+	end_write();
+
+	if (pgu_progress_interval > 0)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (TimestampDifferenceExceeds(last_notice, now, pgu_progress_interval))
+		{
+			last_notice = now;
+			ereport(NOTICE,
+					(errmsg("%s: %lld of %lld blocks done (%.1f MB)",
+							my_progress->operation,
+							(long long) blocks_done,
+							(long long) my_progress->blocks_total,
+							bytes / 1048576.0)));
+		}
+	}
+}
+
+/* The operation is over. */
+void
+pgu_progress_end(void)
+{
+	if (my_progress == NULL)
+		return;
+	begin_write();
+	my_progress->pid = 0;
+	end_write();
+	my_progress = NULL;
+}
+
+/* SQL: one row per backend running a pg_uring operation. */
+Datum
+pg_uring_progress(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			i;
+
+	pgu_check_loaded();
+	InitMaterializedSRF(fcinfo, 0);
+	if (progress == NULL)
+		return (Datum) 0;
+
+	for (i = 0; i < nprogress; i++)
+	{
+		PguProgress copy;
+		Datum		values[7];
+		bool		nulls[7] = {0};
+
+		for (;;)
+		{
+			uint32		before = pg_atomic_read_u32(&progress[i].changecount);
+
+			pg_read_barrier();
+			memcpy(&copy, &progress[i], sizeof(copy));
+			pg_read_barrier();
+			if ((before & 1) == 0 &&
+				before == pg_atomic_read_u32(&progress[i].changecount))
+				break;
+			CHECK_FOR_INTERRUPTS();
+		}
+		if (copy.pid == 0)
+			continue;
+
+		values[0] = Int32GetDatum(copy.pid);
+		values[1] = CStringGetTextDatum(copy.operation);
+		if (OidIsValid(copy.relid))
+			values[2] = ObjectIdGetDatum(copy.relid);
+		else
+			nulls[2] = true;
+		values[3] = Int64GetDatum(copy.blocks_done);
+		values[4] = Int64GetDatum(copy.blocks_total);
+		values[5] = Int64GetDatum(copy.bytes);
+		values[6] = TimestampTzGetDatum(copy.started);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

@@ -1,0 +1,565 @@
+/*-------------------------------------------------------------------------
+ *
+ * verify.c
+ *	  pg_uring_verify() and pg_uring_verify_database(): online checksum and
+ *	  page header verification through the ring, into staging memory.
+ *
+ * Pages are read into staging memory, never into shared buffers, and
+ * judged there.  A page that fails is not reported at once: a read can be
+ * torn by a concurrent write of the same block.  The failure is confirmed
+ * under the block's buffer mapping partition lock, held in share mode:
+ *	- if the block is in shared buffers, the buffer is the current version
+ *	  and core will write it out with a fresh checksum; the on-disk copy is
+ *	  not judged (counted as skipped);
+ *	- if it is not, nobody can be writing it (a write comes from a buffer,
+ *	  and no buffer can be created for it while we hold the lock), so we
+ *	  read it again synchronously, still holding the lock, and judge that.
+ * This is what keeps the scan free of false positives under write load.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/xlog.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/buf_internals.h"
+#include "storage/bufmgr.h"
+#include "storage/bufpage.h"
+#include "storage/checksum.h"
+#include "storage/fd.h"
+#include "storage/lmgr.h"
+#include "storage/smgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "compat.h"
+#include "pageio.h"
+#include "progress.h"
+#include "relation.h"
+#include "stats.h"
+
+PG_FUNCTION_INFO_V1(pg_uring_verify);
+PG_FUNCTION_INFO_V1(pg_uring_verify_database);
+
+#define VERIFY_COLS 7
+
+typedef struct VerifyState
+{
+	Relation	rel;
+	ForkNumber	fork;
+	Tuplestorestate *tupstore;
+	TupleDesc	tupdesc;
+	bool		checksums;		/* data checksums enabled */
+	bool		is_index;
+	int64		blocks_done;	/* over the whole call */
+	int64		bytes_done;
+	int64		bytes_queued;	/* handed to the stream, for the rate limit */
+	int64		failures;		/* in this relation */
+	int64		skipped;		/* failed reads confirmed against a buffer */
+	instr_time	started;		/* for the rate limit */
+	PguStatsPath path;
+} VerifyState;
+
+/* What is wrong with a page, or NULL if nothing is. */
+static const char *
+judge_page(VerifyState *st, char *page, BlockNumber blkno,
+		   int *expected, int *found)
+{
+	PageHeader	ph = (PageHeader) page;
+	bool		zero = true;
+	int			i;
+
+	*expected = -1;
+	*found = -1;
+
+	for (i = 0; i < BLCKSZ / (int) sizeof(size_t); i++)
+	{
+		if (((size_t *) page)[i] != 0)
+		{
+			zero = false;
+			break;
+		}
+	}
+	if (zero)
+	{
+		/* core accepts all-zero pages, except where a metapage must be */
+		if (st->is_index && st->fork == MAIN_FORKNUM && blkno == 0)
+			return "all-zero page";
+		return NULL;
+	}
+	if (PageIsNew((Page) page))
+		return "bad page header";
+
+	if (st->checksums)
+	{
+		uint16		sum = pg_checksum_page(page, blkno);
+
+		if (sum != ph->pd_checksum)
+		{
+			*expected = sum;
+			*found = ph->pd_checksum;
+			return "checksum mismatch";
+		}
+	}
+	if ((ph->pd_flags & ~PD_VALID_FLAG_BITS) != 0 ||
+		ph->pd_lower < SizeOfPageHeaderData ||
+		ph->pd_lower > ph->pd_upper ||
+		ph->pd_upper > ph->pd_special ||
+		ph->pd_special > BLCKSZ ||
+		ph->pd_special != MAXALIGN(ph->pd_special))
+		return "bad page header";
+	return NULL;
+}
+
+/* Emit one result row. */
+static void
+emit_row(VerifyState *st, int64 blkno, const char *reason,
+		 int expected, int found, const char *detail)
+{
+	Datum		values[VERIFY_COLS];
+	bool		nulls[VERIFY_COLS] = {0};
+
+	values[0] = ObjectIdGetDatum(RelationGetRelid(st->rel));
+	values[1] = CStringGetTextDatum(forkNames[st->fork]);
+	values[2] = Int64GetDatum(blkno);
+	values[3] = CStringGetTextDatum(reason);
+	if (expected >= 0)
+		values[4] = Int32GetDatum(expected);
+	else
+		nulls[4] = true;
+	if (found >= 0)
+		values[5] = Int32GetDatum(found);
+	else
+		nulls[5] = true;
+	if (detail)
+		values[6] = CStringGetTextDatum(detail);
+	else
+		nulls[6] = true;
+	tuplestore_putvalues(st->tupstore, st->tupdesc, values, nulls);
+	st->failures++;
+	pgu_count(st->path, PGU_C_VERIFY_FAILURES, 1);
+}
+
+/*
+ * Confirm a failed page: judge the buffer's version if the block is
+ * cached (skip it), else re-read it from disk under the mapping lock.
+ */
+static void
+confirm_failure(VerifyState *st, const char *path, BlockNumber segblock,
+				BlockNumber blkno, const char *reason, int expected, int found)
+{
+	BufferTag	tag;
+	uint32		hash;
+	LWLock	   *partition;
+	PGAlignedBlock buf;
+	int			fd;
+	ssize_t		n = -1;
+	int			save_errno = 0;
+	const char *again = reason;
+
+	INIT_BUFFERTAG(tag, PGU_REL_LOCATOR(st->rel), st->fork, blkno);
+	hash = BufTableHashCode(&tag);
+	partition = BufMappingPartitionLock(hash);
+
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", path)));
+
+	LWLockAcquire(partition, LW_SHARED);
+	if (!RelationUsesLocalBuffers(st->rel) && BufTableLookup(&tag, hash) >= 0)
+	{
+		LWLockRelease(partition);
+		CloseTransientFile(fd);
+		st->skipped++;
+		return;
+	}
+	n = pg_pread(fd, buf.data, BLCKSZ, (off_t) segblock * BLCKSZ);
+	save_errno = errno;
+	LWLockRelease(partition);
+	CloseTransientFile(fd);
+
+	if (n < 0)
+	{
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read block %u in file \"%s\": %m", blkno, path)));
+	}
+	if (n < BLCKSZ)
+	{
+		char		detail[128];
+
+		snprintf(detail, sizeof(detail), "read only %zd of %d bytes", n, BLCKSZ);
+		emit_row(st, blkno, "short read", -1, -1, detail);
+		return;
+	}
+	again = judge_page(st, buf.data, blkno, &expected, &found);
+	if (again != NULL)
+		emit_row(st, blkno, again, expected, found, NULL);
+}
+
+/* Batch callback: judge every page of the batch. */
+static void
+verify_batch_done(PguStream *stream, PguBatch *batch, void *arg)
+{
+	VerifyState *st = (VerifyState *) arg;
+	int			n = pgu_batch_nblocks(batch);
+	int			bad = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		BlockNumber blkno = pgu_batch_block_number(batch, i);
+		BlockNumber segblock = (BlockNumber) (intptr_t) pgu_batch_block_arg(batch, i);
+		PguBlockResult r = pgu_batch_block_result(batch, i);
+		const char *reason;
+		int			expected;
+		int			found;
+
+		if (r.err == -ENODATA)
+		{
+			char		detail[128];
+
+			snprintf(detail, sizeof(detail), "read only %u of %d bytes", r.bytes, BLCKSZ);
+			emit_row(st, blkno, "short read", -1, -1, detail);
+			bad++;
+			continue;
+		}
+		if (r.err != 0)
+			pgu_batch_report(batch, i, ERROR);
+
+		reason = judge_page(st, pgu_batch_block_data(batch, i), blkno, &expected, &found);
+		if (reason != NULL)
+		{
+			int64		before = st->failures;
+
+			confirm_failure(st, pgu_batch_path(batch), segblock, blkno,
+							reason, expected, found);
+			bad += st->failures - before;
+		}
+	}
+	pgu_count(st->path, PGU_C_PAGES_VERIFIED, n);
+	st->blocks_done += n;
+	st->bytes_done += (int64) n * BLCKSZ;
+	pgu_progress_update(st->blocks_done, st->bytes_done);
+}
+
+/* Sleep as needed to keep the scan under pg_uring.verify_rate_limit. */
+static void
+throttle(PguStream *stream, VerifyState *st, int64 bytes_queued)
+{
+	instr_time	now;
+	double		elapsed;
+	double		allowed;
+
+	if (pgu_verify_rate <= 0)
+		return;
+	for (;;)
+	{
+		INSTR_TIME_SET_CURRENT(now);
+		INSTR_TIME_SUBTRACT(now, st->started);
+		elapsed = INSTR_TIME_GET_DOUBLE(now);
+		allowed = elapsed * pgu_verify_rate * 1048576.0;
+		if (bytes_queued <= allowed || pgu_stream_interrupted(stream))
+			return;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Max(1, Min(100, (long) ((bytes_queued - allowed) * 1000.0 /
+												 (pgu_verify_rate * 1048576.0)))),
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* Report a trailing partial block or a truncated middle segment. */
+static void
+check_segment_tails(VerifyState *st, BlockNumber nblocks)
+{
+	char		path[MAXPGPATH];
+	struct stat stbuf;
+	BlockNumber lastseg = nblocks / RELSEG_SIZE;
+
+	(void) pgu_segment_path(st->rel, st->fork, lastseg * RELSEG_SIZE, path);
+	if (stat(path, &stbuf) == 0 && stbuf.st_size % BLCKSZ != 0)
+	{
+		char		detail[128];
+
+		snprintf(detail, sizeof(detail),
+				 "file \"%s\" ends with a partial block of %d bytes",
+				 path, (int) (stbuf.st_size % BLCKSZ));
+		emit_row(st, nblocks, "short read", -1, -1, detail);
+	}
+	/* a later segment after a short one: md.c stops counting at the gap */
+	(void) pgu_segment_path(st->rel, st->fork, (lastseg + 1) * RELSEG_SIZE, path);
+	if (stat(path, &stbuf) == 0)
+	{
+		char		detail[MAXPGPATH + 64];
+
+		snprintf(detail, sizeof(detail),
+				 "segment before file \"%s\" is truncated", path);
+		emit_row(st, nblocks, "short read", -1, -1, detail);
+	}
+}
+
+/* Feed a fork's block range to the stream, throttled. */
+static void
+verify_feed(PguStream *stream, VerifyState *st, ForkNumber fork, int64 first, int64 last)
+{
+	char		path[MAXPGPATH];
+	BlockNumber cur_seg = InvalidBlockNumber;
+	int64		b;
+
+	for (b = first; b <= last && !pgu_stream_interrupted(stream); b++)
+	{
+		BlockNumber blkno = (BlockNumber) b;
+
+		if (blkno / RELSEG_SIZE != cur_seg)
+		{
+			cur_seg = blkno / RELSEG_SIZE;
+			(void) pgu_segment_path(st->rel, fork, blkno, path);
+		}
+		pgu_stream_add(stream, path, blkno % RELSEG_SIZE, blkno, NULL,
+					   (void *) (intptr_t) (blkno % RELSEG_SIZE));
+		st->bytes_queued += BLCKSZ;
+		if ((st->bytes_queued % (PGU_SLOT_BLOCKS * BLCKSZ)) == 0)
+			throttle(stream, st, st->bytes_queued);
+	}
+}
+
+/* Verify one fork's block range. */
+static void
+verify_fork(VerifyState *st, ForkNumber fork, int64 first, int64 last)
+{
+	PguStream  *stream;
+
+	st->fork = fork;
+	if (last < first)
+		return;
+
+	stream = pgu_stream_begin(PGU_OP_READ, pgu_direct_io,
+							  pgu_queue_depth * PGU_SLOT_BLOCKS,
+							  verify_batch_done, st);
+	st->path = pgu_stream_uses_ring(stream) ? PGU_PATH_RING : PGU_PATH_SYNC;
+	PG_TRY();
+	{
+		verify_feed(stream, st, fork, first, last);
+		pgu_stream_end(stream);
+	}
+	PG_CATCH();
+	{
+		pgu_stream_abort(stream);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/* Verify the given forks (or all) of an open relation. */
+static void
+verify_relation(VerifyState *st, int forkarg, bool has_range,
+				int64 first_block, int64 last_block)
+{
+	ForkNumber	fork;
+
+	st->is_index = st->rel->rd_rel->relkind == RELKIND_INDEX;
+	for (fork = 0; fork <= MAX_FORKNUM; fork++)
+	{
+		BlockNumber nblocks;
+		int64		first = 0;
+		int64		last;
+
+		if (forkarg >= 0 && fork != forkarg)
+			continue;
+		if (!smgrexists(RelationGetSmgr(st->rel), fork))
+			continue;
+		nblocks = smgrnblocks(RelationGetSmgr(st->rel), fork);
+		last = (int64) nblocks - 1;
+		if (has_range)
+		{
+			first = first_block;
+			if (last_block >= 0)
+				last = Min(last, last_block);
+		}
+		pgu_progress_set_relation(RelationGetRelid(st->rel), last - first + 1);
+		verify_fork(st, fork, first, last);
+		if (!has_range || last_block < 0 || last_block >= (int64) nblocks)
+			check_segment_tails(st, nblocks);
+	}
+	if (st->failures > 0)
+		pgstat_report_checksum_failures_in_db(st->rel->rd_node.dbNode,
+											  (int) Min(st->failures, INT_MAX));
+}
+
+/* Set up the materialized result and the state. */
+static void
+verify_setup(FunctionCallInfo fcinfo, VerifyState *st)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	pgu_check_loaded();
+	InitMaterializedSRF(fcinfo, 0);
+	memset(st, 0, sizeof(*st));
+	st->tupstore = rsinfo->setResult;
+	st->tupdesc = rsinfo->setDesc;
+	st->checksums = DataChecksumsEnabled();
+	INSTR_TIME_SET_CURRENT(st->started);
+	if (!st->checksums)
+		ereport(NOTICE,
+				(errmsg("data checksums are disabled, only page headers are verified")));
+}
+
+/* SQL: pg_uring_verify(rel, fork, first_block, last_block) */
+Datum
+pg_uring_verify(PG_FUNCTION_ARGS)
+{
+	VerifyState st;
+	int			forkarg = -1;
+	char	   *forkname = NULL;
+	int64		first_block = 0;
+	int64		last_block = -1;
+	bool		has_range = false;
+	BlockNumber nblocks;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("relation cannot be null")));
+	verify_setup(fcinfo, &st);
+
+	if (!PG_ARGISNULL(1))
+	{
+		forkname = text_to_cstring(PG_GETARG_TEXT_PP(1));
+		forkarg = pgu_fork_from_name(forkname);
+	}
+
+	st.rel = pgu_relation_open(PG_GETARG_OID(0), AccessShareLock, PGU_PRIV_SELECT);
+	if (forkarg >= 0)
+		pgu_check_fork_exists(st.rel, forkarg, forkname);
+	else if (!RELKIND_HAS_STORAGE(st.rel->rd_rel->relkind))
+		pgu_check_fork_exists(st.rel, MAIN_FORKNUM, "main");
+
+	if (!PG_ARGISNULL(2) || !PG_ARGISNULL(3))
+	{
+		if (forkarg < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a block range needs a fork"),
+					 errhint("Pass the fork, for example 'main', together with first_block and last_block.")));
+		nblocks = smgrnblocks(RelationGetSmgr(st.rel), forkarg);
+		has_range = true;
+		if (!PG_ARGISNULL(2))
+		{
+			first_block = PG_GETARG_INT64(2);
+			if (first_block < 0 || first_block >= nblocks)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("starting block number must be between 0 and %lld",
+								(long long) nblocks - 1)));
+		}
+		if (!PG_ARGISNULL(3))
+		{
+			last_block = PG_GETARG_INT64(3);
+			if (last_block < 0 || last_block >= nblocks)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("ending block number must be between 0 and %lld",
+								(long long) nblocks - 1)));
+		}
+	}
+
+	pgu_progress_start("verify", RelationGetRelid(st.rel), 0);
+	verify_relation(&st, forkarg, has_range, first_block, last_block);
+	pgu_progress_end();
+	relation_close(st.rel, AccessShareLock);
+	return (Datum) 0;
+}
+
+/* SQL: pg_uring_verify_database() -- every readable relation with storage */
+Datum
+pg_uring_verify_database(PG_FUNCTION_ARGS)
+{
+	VerifyState st;
+	Relation	pgclass;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *relids = NIL;
+	ListCell   *lc;
+	int64		skipped_privilege = 0;
+	int64		relations = 0;
+	bool		superuser_ = superuser();
+
+	verify_setup(fcinfo, &st);
+
+	pgclass = table_open(RelationRelationId, AccessShareLock);
+	scan = systable_beginscan(pgclass, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_class form = (Form_pg_class) GETSTRUCT(tup);
+
+		if (!RELKIND_HAS_STORAGE(form->relkind))
+			continue;
+		if (form->relpersistence == RELPERSISTENCE_TEMP)
+			continue;			/* their pages live in local buffers */
+		if (form->relisshared && !superuser_)
+		{
+			skipped_privilege++;
+			continue;
+		}
+		relids = lappend_oid(relids, form->oid);
+	}
+	systable_endscan(scan);
+	table_close(pgclass, AccessShareLock);
+
+	pgu_progress_start("verify_database", InvalidOid, 0);
+	foreach(lc, relids)
+	{
+		Oid			relid = lfirst_oid(lc);
+		Oid			checkid = relid;
+		Relation	rel;
+
+		CHECK_FOR_INTERRUPTS();
+		if (get_rel_relkind(relid) == RELKIND_INDEX)
+			checkid = IndexGetRelation(relid, true);
+		if (!OidIsValid(checkid) ||
+			pg_class_aclcheck(checkid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		{
+			skipped_privilege++;
+			continue;
+		}
+		rel = try_relation_open(relid, AccessShareLock);
+		if (rel == NULL)
+			continue;			/* dropped meanwhile */
+		st.rel = rel;
+		st.failures = 0;
+		verify_relation(&st, -1, false, 0, -1);
+		relation_close(rel, AccessShareLock);
+		relations++;
+	}
+	pgu_progress_end();
+
+	ereport(NOTICE,
+			(errmsg("verified %lld relations (%lld blocks)",
+					(long long) relations, (long long) st.blocks_done),
+			 skipped_privilege > 0 ?
+			 errdetail("Skipped %lld relations you may not read.",
+					   (long long) skipped_privilege) : 0));
+	return (Datum) 0;
+}
