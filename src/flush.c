@@ -260,7 +260,7 @@ flush_items(Relation rel, FlushItem *items, int nitems, FlushState *st)
 	int			i;
 
 	pgu_progress_start("flush", RelationGetRelid(rel), nitems);
-	stream = pgu_stream_begin(PGU_OP_WRITE, false, pgu_queue_depth * PGU_SLOT_BLOCKS,
+	stream = pgu_stream_begin(PGU_OP_WRITE, false,
 							  write_batch_done, st);
 	PG_TRY();
 	{

@@ -60,8 +60,8 @@ struct PguStream
 	bool		fallback;		/* wanted the ring, but it is not up */
 	bool		dio_aligned;	/* shared buffers suit O_DIRECT */
 	bool		interrupted;
-	int			max_inflight_blocks;
-	int			inflight_blocks;
+	int			max_inflight;	/* batches: pg_uring.queue_depth */
+	int			inflight;		/* batches submitted, not completed */
 	uint64		op_id;
 	PguBatchCallback callback;
 	void	   *callback_arg;
@@ -88,8 +88,7 @@ local_staging_alloc(void)
 
 /* Decide the method and set up a stream; holds interrupts until end/abort. */
 PguStream *
-pgu_stream_begin(PguOp op, bool direct, int max_inflight_blocks,
-				 PguBatchCallback callback, void *arg)
+pgu_stream_begin(PguOp op, bool direct, PguBatchCallback callback, void *arg)
 {
 	PguStream  *s = palloc0(sizeof(PguStream));
 
@@ -97,7 +96,7 @@ pgu_stream_begin(PguOp op, bool direct, int max_inflight_blocks,
 
 	s->op = op;
 	s->direct = direct && op == PGU_OP_READ;
-	s->max_inflight_blocks = Max(max_inflight_blocks, PGU_SLOT_BLOCKS);
+	s->max_inflight = Max(pgu_queue_depth, 1);
 	s->callback = callback;
 	s->callback_arg = arg;
 	s->sync_fd = -1;
@@ -416,7 +415,7 @@ complete_oldest(PguStream *s)
 	s->head = b->next;
 	if (s->head == NULL)
 		s->tail = NULL;
-	s->inflight_blocks -= b->nblocks;
+	s->inflight--;
 
 	/* the worker stopped before serving it: serve it here instead */
 	if (b->slot != NULL && b->slot->error == -ESHUTDOWN)
@@ -467,7 +466,7 @@ submit_current(PguStream *s)
 	else
 		s->head = b;
 	s->tail = b;
-	s->inflight_blocks += b->nblocks;
+	s->inflight++;
 }
 
 /* Start a new batch for a segment file, making room in the window first. */
@@ -481,10 +480,9 @@ start_batch(PguStream *s, const char *path)
 		complete_oldest(s);
 
 	/* window full: drain to half, so that refills come in bursts */
-	if (s->inflight_blocks + PGU_SLOT_BLOCKS > s->max_inflight_blocks)
+	if (s->inflight >= s->max_inflight)
 	{
-		while (s->head != NULL &&
-			   s->inflight_blocks > s->max_inflight_blocks / 2)
+		while (s->head != NULL && s->inflight > s->max_inflight / 2)
 			complete_oldest(s);
 	}
 
@@ -492,13 +490,13 @@ start_batch(PguStream *s, const char *path)
 	strlcpy(b->path, path, MAXPGPATH);
 	if (s->use_ring)
 	{
-		/* per-backend depth, then the shared queue: never wait holding work */
-		while (s->head != NULL &&
-			   (s->inflight_blocks / PGU_SLOT_BLOCKS >= pgu_queue_depth ||
-				(b->slot = pgu_slot_alloc(false)) == NULL))
+		/*
+		 * A free slot, or else our own oldest completion: never sleep on the
+		 * shared queue while holding slots of our own.
+		 */
+		while (s->head != NULL && (b->slot = pgu_slot_alloc(false)) == NULL)
 		{
-			if (b->slot == NULL && s->inflight_blocks / PGU_SLOT_BLOCKS < pgu_queue_depth)
-				pgu_count(PGU_PATH_RING, PGU_C_QUEUE_FULL_WAITS, 1);
+			pgu_count(PGU_PATH_RING, PGU_C_QUEUE_FULL_WAITS, 1);
 			complete_oldest(s);
 		}
 		if (b->slot == NULL)
@@ -598,7 +596,7 @@ pgu_stream_abort(PguStream *s)
 		batch_put(s, b);
 	}
 	s->tail = NULL;
-	s->inflight_blocks = 0;
+	s->inflight = 0;
 	if (s->cur != NULL)
 	{
 		batch_put(s, s->cur);

@@ -41,7 +41,7 @@ typedef struct PguBlockResult
 	uint32		bytes;			/* bytes of this block transferred */
 } PguBlockResult;
 
-extern PguStream *pgu_stream_begin(PguOp op, bool direct, int max_inflight_blocks,
+extern PguStream *pgu_stream_begin(PguOp op, bool direct,
 								   PguBatchCallback callback, void *arg);
 extern char *pgu_stream_add(PguStream *stream, const char *path,
 							BlockNumber segblock, BlockNumber blkno,

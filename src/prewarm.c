@@ -223,7 +223,6 @@ prewarm_blocks(Relation rel, ForkNumber fork, PrewarmMode mode,
 					   RelationGetRelid(rel), nblocks);
 	stream = pgu_stream_begin(PGU_OP_READ,
 							  mode == PREWARM_BUFFER && pgu_direct_io,
-							  pgu_queue_depth * PGU_SLOT_BLOCKS,
 							  mode == PREWARM_BUFFER ? buffer_batch_done : read_batch_done,
 							  &st);
 	PG_TRY();

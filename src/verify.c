@@ -356,7 +356,6 @@ verify_fork(VerifyState *st, ForkNumber fork, int64 first, int64 last)
 		return;
 
 	stream = pgu_stream_begin(PGU_OP_READ, pgu_direct_io,
-							  pgu_queue_depth * PGU_SLOT_BLOCKS,
 							  verify_batch_done, st);
 	st->path = pgu_stream_uses_ring(stream) ? PGU_PATH_RING : PGU_PATH_SYNC;
 	PG_TRY();
