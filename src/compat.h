@@ -26,12 +26,18 @@
 #error "pg_uring does not support EXEC_BACKEND builds"
 #endif
 
+/*
+ * PostgreSQL 16 renamed RelFileNode to RelFileLocator (and the buffer tag
+ * fields with it), and 16 and 17 changed the bufmgr internals that
+ * bufclaim.c relies on.  Until that port is written and tested, refuse to
+ * build rather than guess.
+ */
 #if PG_VERSION_NUM >= 160000
-#define PGU_RELFILE_NUMBER(rlocator)	((rlocator).relNumber)
-#define PGU_REL_LOCATOR(rel)			((rel)->rd_locator)
-#else
-#define PGU_RELFILE_NUMBER(rnode)		((rnode).relNode)
-#define PGU_REL_LOCATOR(rel)			((rel)->rd_node)
+#error "pg_uring has not been ported to PostgreSQL 16 or later yet"
 #endif
+
+/* The physical identity of a relation, and of a buffer tag's relation. */
+#define PGU_REL_LOCATOR(rel)			((rel)->rd_node)
+#define PGU_TAG_LOCATOR(tag)			((tag).rnode)
 
 #endif							/* PG_URING_COMPAT_H */

@@ -50,6 +50,7 @@
 #include "utils/rel.h"
 
 #include "bufclaim.h"
+#include "compat.h"
 #include "pageio.h"
 #include "progress.h"
 #include "relation.h"
@@ -92,7 +93,7 @@ item_cmp(const void *a, const void *b)
 static FlushItem *
 collect_buffers(Relation rel, int *nitems)
 {
-	RelFileNode rnode = rel->rd_node;
+	RelFileNode rnode = PGU_REL_LOCATOR(rel);
 	FlushItem  *items = NULL;
 	int			n = 0;
 	int			max = 0;
@@ -104,11 +105,11 @@ collect_buffers(Relation rel, int *nitems)
 		uint32		state;
 
 		/* unlocked precheck, as DropRelFileNodeBuffers does */
-		if (!RelFileNodeEquals(desc->tag.rnode, rnode))
+		if (!RelFileNodeEquals(PGU_TAG_LOCATOR(desc->tag), rnode))
 			continue;
 
 		state = LockBufHdr(desc);
-		if (RelFileNodeEquals(desc->tag.rnode, rnode) && (state & BM_VALID))
+		if (RelFileNodeEquals(PGU_TAG_LOCATOR(desc->tag), rnode) && (state & BM_VALID))
 		{
 			if (n == max)
 			{
@@ -141,7 +142,7 @@ register_segment(const BufferTag *tag, const char *path)
 	memset(&ftag, 0, sizeof(ftag));
 	ftag.handler = SYNC_HANDLER_MD;
 	ftag.forknum = tag->forkNum;
-	ftag.rnode = tag->rnode;
+	ftag.rnode = PGU_TAG_LOCATOR(*tag);
 	ftag.segno = tag->blockNum / ((BlockNumber) RELSEG_SIZE);
 
 	if (!RegisterSyncRequest(&ftag, SYNC_REQUEST, false))
@@ -221,7 +222,7 @@ flush_item(PguStream *stream, FlushState *st, FlushItem *item)
 	char	   *copy;
 	BlockNumber segblock;
 
-	if (!ReadRecentBuffer(item->tag.rnode, item->tag.forkNum,
+	if (!ReadRecentBuffer(PGU_TAG_LOCATOR(item->tag), item->tag.forkNum,
 						  item->tag.blockNum, item->buf_id + 1))
 	{
 		st->skipped++;			/* evicted or reused since we looked */
@@ -289,11 +290,7 @@ open_for_write(FunctionCallInfo fcinfo, const char *fname)
 	Relation	rel;
 
 	pgu_check_loaded();
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("relation cannot be null")));
-	rel = pgu_relation_open(PG_GETARG_OID(0), AccessShareLock, PGU_PRIV_OWNER);
+	rel = pgu_relation_open(pgu_relid_arg(fcinfo, 0), AccessShareLock, PGU_PRIV_OWNER);
 	if (!RELKIND_HAS_STORAGE(rel->rd_rel->relkind))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),

@@ -262,11 +262,7 @@ pg_uring_prewarm(PG_FUNCTION_ARGS)
 
 	pgu_check_loaded();
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("relation cannot be null")));
-	relid = PG_GETARG_OID(0);
+	relid = pgu_relid_arg(fcinfo, 0);
 	mode = parse_mode(fcinfo, 1);
 	forkname = parse_fork(fcinfo, 2, &fork);
 
@@ -340,11 +336,7 @@ pg_uring_prewarm_blocks(PG_FUNCTION_ARGS)
 
 	pgu_check_loaded();
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("relation cannot be null")));
-	relid = PG_GETARG_OID(0);
+	relid = pgu_relid_arg(fcinfo, 0);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

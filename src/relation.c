@@ -14,6 +14,7 @@
 #include "access/relation.h"
 #include "catalog/index.h"
 #include "catalog/pg_class.h"
+#include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/smgr.h"
 #include "utils/acl.h"
@@ -21,6 +22,17 @@
 
 #include "compat.h"
 #include "relation.h"
+
+/* The relation argument of a SQL function, which must not be NULL. */
+Oid
+pgu_relid_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("relation cannot be null")));
+	return PG_GETARG_OID(argno);
+}
 
 /* Open a relation and check the caller's privilege on it. */
 Relation

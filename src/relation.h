@@ -11,6 +11,7 @@
 #define PG_URING_RELATION_H
 
 #include "common/relpath.h"
+#include "fmgr.h"
 #include "storage/block.h"
 #include "storage/lockdefs.h"
 #include "utils/rel.h"
@@ -21,6 +22,7 @@ typedef enum PguPrivilege
 	PGU_PRIV_OWNER				/* ownership, or superuser */
 } PguPrivilege;
 
+extern Oid	pgu_relid_arg(FunctionCallInfo fcinfo, int argno);
 extern Relation pgu_relation_open(Oid relid, LOCKMODE lockmode, PguPrivilege priv);
 extern ForkNumber pgu_fork_from_name(const char *forkname);
 extern void pgu_check_fork_exists(Relation rel, ForkNumber fork, const char *forkname);

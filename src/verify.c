@@ -403,7 +403,7 @@ verify_relation(VerifyState *st, int forkarg, bool has_range,
 			check_segment_tails(st, nblocks);
 	}
 	if (st->failures > 0)
-		pgstat_report_checksum_failures_in_db(st->rel->rd_node.dbNode,
+		pgstat_report_checksum_failures_in_db(PGU_REL_LOCATOR(st->rel).dbNode,
 											  (int) Min(st->failures, INT_MAX));
 }
 
@@ -436,11 +436,8 @@ pg_uring_verify(PG_FUNCTION_ARGS)
 	int64		last_block = -1;
 	bool		has_range = false;
 	BlockNumber nblocks;
+	Oid			relid = pgu_relid_arg(fcinfo, 0);
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("relation cannot be null")));
 	verify_setup(fcinfo, &st);
 
 	if (!PG_ARGISNULL(1))
@@ -449,7 +446,7 @@ pg_uring_verify(PG_FUNCTION_ARGS)
 		forkarg = pgu_fork_from_name(forkname);
 	}
 
-	st.rel = pgu_relation_open(PG_GETARG_OID(0), AccessShareLock, PGU_PRIV_SELECT);
+	st.rel = pgu_relation_open(relid, AccessShareLock, PGU_PRIV_SELECT);
 	if (forkarg >= 0)
 		pgu_check_fork_exists(st.rel, forkarg, forkname);
 	else if (!RELKIND_HAS_STORAGE(st.rel->rd_rel->relkind))
