@@ -54,6 +54,7 @@
 #include "pageio.h"
 #include "progress.h"
 #include "relation.h"
+#include "stats.h"
 
 PG_FUNCTION_INFO_V1(pg_uring_flush);
 PG_FUNCTION_INFO_V1(pg_uring_evict);
@@ -162,6 +163,7 @@ register_segment(const BufferTag *tag, const char *path)
 					 errmsg("could not fsync file \"%s\": %m", path)));
 		}
 		CloseTransientFile(fd);
+		pgu_count(PGU_PATH_SYNC, PGU_C_FSYNCS, 1);
 	}
 }
 

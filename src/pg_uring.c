@@ -5,8 +5,8 @@
  *
  * pg_uring must be loaded through shared_preload_libraries: it reserves
  * shared memory for its request queue and staging memory, and registers
- * the ring worker.  Loaded any other way, it defines its GUCs so that they
- * can be shown, and every SQL function errors out with a hint.
+ * the ring worker.  Loaded any other way, it does nothing, and every SQL
+ * function errors out with a hint.
  *
  * Locking overview (details in each file's banner):
  *	- queue.c: one spinlock over the FIFO, free list and worker fields;
@@ -60,10 +60,15 @@ pgu_shmem_startup(void)
 void
 _PG_init(void)
 {
-	pgu_define_gucs();
-
+	/*
+	 * Without shared_preload_libraries there is no shared memory and no
+	 * worker; the SQL functions then say so with a hint.  (Our sizing GUCs
+	 * are PGC_POSTMASTER, which cannot be defined after startup.)
+	 */
 	if (!process_shared_preload_libraries_in_progress)
 		return;
+
+	pgu_define_gucs();
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = pgu_shmem_request;

@@ -566,6 +566,8 @@ worker_setup_ring(void)
 		ereport(LOG,
 				(errmsg("pg_uring: io_uring is not available, serving all I/O synchronously"),
 				 errdetail("%s.", status.reason),
+				 (pgu_sqpoll && status.setup_errno == EPERM) ?
+				 errhint("SQPOLL rings need CAP_SYS_NICE on kernels before 5.11, and may be refused by a seccomp profile. Set pg_uring.sqpoll = off, or allow io_uring for the server.") :
 				 errhint("%s", setup_hint(status.setup_errno))));
 		return;
 	}
