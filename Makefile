@@ -24,7 +24,7 @@ SHLIB_LINK += -luring
 PG_CPPFLAGS += -I$(srcdir)/src
 PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter
 
-REGRESS = setup guc prewarm privileges views batching
+REGRESS = setup guc prewarm privileges views batching flush verify
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf
 
 PG_CONFIG ?= pg_config

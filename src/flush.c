@@ -293,6 +293,7 @@ open_for_write(FunctionCallInfo fcinfo, const char *fname)
 
 	pgu_check_loaded();
 	rel = pgu_relation_open(pgu_relid_arg(fcinfo, 0), AccessShareLock, PGU_PRIV_OWNER);
+	pgu_check_not_other_temp(rel);
 	if (!RELKIND_HAS_STORAGE(rel->rd_rel->relkind))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),

@@ -196,6 +196,14 @@ prewarm_blocks(Relation rel, ForkNumber fork, PrewarmMode mode,
 	if (nblocks == 0)
 		return 0;
 
+	/*
+	 * As pg_prewarm: buffer and prefetch modes go through buffers, which
+	 * core refuses for other sessions' temporary tables; read mode reads
+	 * the files and is allowed.
+	 */
+	if (mode != PREWARM_READ)
+		pgu_check_not_other_temp(rel);
+
 	if (mode == PREWARM_PREFETCH)
 	{
 		for (i = 0; i < nblocks; i++)

@@ -11,10 +11,12 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
+#include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
@@ -42,6 +44,23 @@ static PguProgress *progress = NULL;
 static int	nprogress = 0;
 static PguProgress *my_progress = NULL;
 static TimestampTz last_notice = 0;
+static bool callbacks_registered = false;
+
+/* Transaction end (an ERROR included): no operation can outlive it. */
+static void
+progress_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT ||
+		event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PARALLEL_COMMIT)
+		pgu_progress_end();
+}
+
+/* Process exit. */
+static void
+progress_exit_callback(int code, Datum arg)
+{
+	pgu_progress_end();
+}
 
 /* Shared memory for the progress array. */
 Size
@@ -92,6 +111,12 @@ pgu_progress_start(const char *operation, Oid relid, int64 total_blocks)
 	my_progress = NULL;
 	if (progress == NULL || MyProc == NULL || MyProc->pgprocno >= nprogress)
 		return;
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(progress_xact_callback, NULL);
+		before_shmem_exit(progress_exit_callback, (Datum) 0);
+		callbacks_registered = true;
+	}
 	my_progress = &progress[MyProc->pgprocno];
 	begin_write();
 	my_progress->pid = MyProcPid;

@@ -62,12 +62,20 @@ pgu_relation_open(Oid relid, LOCKMODE lockmode, PguPrivilege priv)
 						   get_relkind_objtype(get_rel_relkind(checkid)),
 						   get_rel_name(checkid));
 	}
+	return rel;
+}
 
+/*
+ * Error out on another session's temporary relation, with the error core
+ * raises when it would have to read such a relation through buffers.
+ */
+void
+pgu_check_not_other_temp(Relation rel)
+{
 	if (RELATION_IS_OTHER_TEMP(rel))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot access temporary tables of other sessions")));
-	return rel;
 }
 
 /* Map a fork name to a ForkNumber (errors like pg_prewarm on a bad name). */

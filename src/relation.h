@@ -24,6 +24,7 @@ typedef enum PguPrivilege
 
 extern Oid	pgu_relid_arg(FunctionCallInfo fcinfo, int argno);
 extern Relation pgu_relation_open(Oid relid, LOCKMODE lockmode, PguPrivilege priv);
+extern void pgu_check_not_other_temp(Relation rel);
 extern ForkNumber pgu_fork_from_name(const char *forkname);
 extern void pgu_check_fork_exists(Relation rel, ForkNumber fork, const char *forkname);
 extern BlockNumber pgu_segment_path(Relation rel, ForkNumber fork, BlockNumber blkno,

@@ -158,6 +158,17 @@ emit_row(VerifyState *st, int64 blkno, const char *reason,
 	pgu_count(st->path, PGU_C_VERIFY_FAILURES, 1);
 }
 
+/* Does shared buffer buf_id hold a valid page? */
+static bool
+buffer_is_valid(int buf_id)
+{
+	BufferDesc *desc = GetBufferDescriptor(buf_id);
+	uint32		state = LockBufHdr(desc);
+
+	UnlockBufHdr(desc, state);
+	return (state & BM_VALID) != 0;
+}
+
 /*
  * Confirm a failed page: judge the buffer's version if the block is
  * cached (skip it), else re-read it from disk under the mapping lock.
@@ -170,6 +181,7 @@ confirm_failure(VerifyState *st, const char *path, BlockNumber segblock,
 	uint32		hash;
 	LWLock	   *partition;
 	PGAlignedBlock buf;
+	int			buf_id;
 	int			fd;
 	ssize_t		n = -1;
 	int			save_errno = 0;
@@ -186,8 +198,10 @@ confirm_failure(VerifyState *st, const char *path, BlockNumber segblock,
 				 errmsg("could not open file \"%s\": %m", path)));
 
 	LWLockAcquire(partition, LW_SHARED);
-	if (!RelationUsesLocalBuffers(st->rel) && BufTableLookup(&tag, hash) >= 0)
+	buf_id = RelationUsesLocalBuffers(st->rel) ? -1 : BufTableLookup(&tag, hash);
+	if (buf_id >= 0 && buffer_is_valid(buf_id))
 	{
+		/* the buffer is the current version: not ours to judge */
 		LWLockRelease(partition);
 		CloseTransientFile(fd);
 		st->skipped++;
@@ -195,6 +209,19 @@ confirm_failure(VerifyState *st, const char *path, BlockNumber segblock,
 	}
 	n = pg_pread(fd, buf.data, BLCKSZ, (off_t) segblock * BLCKSZ);
 	save_errno = errno;
+
+	/*
+	 * An invalid buffer (a failed or unfinished read) cannot be written out;
+	 * if it is still invalid after our read, nobody wrote the block while we
+	 * read it.  It cannot be evicted and reloaded: we hold the mapping lock.
+	 */
+	if (buf_id >= 0 && buffer_is_valid(buf_id))
+	{
+		LWLockRelease(partition);
+		CloseTransientFile(fd);
+		st->skipped++;
+		return;
+	}
 	LWLockRelease(partition);
 	CloseTransientFile(fd);
 
@@ -379,6 +406,10 @@ verify_relation(VerifyState *st, int forkarg, bool has_range,
 	ForkNumber	fork;
 
 	st->is_index = st->rel->rd_rel->relkind == RELKIND_INDEX;
+
+	/* our own temporary relation: its current pages may be in local buffers */
+	if (RelationUsesLocalBuffers(st->rel))
+		FlushRelationBuffers(st->rel);
 	for (fork = 0; fork <= MAX_FORKNUM; fork++)
 	{
 		BlockNumber nblocks;
@@ -447,6 +478,7 @@ pg_uring_verify(PG_FUNCTION_ARGS)
 	}
 
 	st.rel = pgu_relation_open(relid, AccessShareLock, PGU_PRIV_SELECT);
+	pgu_check_not_other_temp(st.rel);
 	if (forkarg >= 0)
 		pgu_check_fork_exists(st.rel, forkarg, forkname);
 	else if (!RELKIND_HAS_STORAGE(st.rel->rd_rel->relkind))
@@ -532,17 +564,17 @@ pg_uring_verify_database(PG_FUNCTION_ARGS)
 		Relation	rel;
 
 		CHECK_FOR_INTERRUPTS();
-		if (get_rel_relkind(relid) == RELKIND_INDEX)
-			checkid = IndexGetRelation(relid, true);
-		if (!OidIsValid(checkid) ||
-			pg_class_aclcheck(checkid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-		{
-			skipped_privilege++;
-			continue;
-		}
 		rel = try_relation_open(relid, AccessShareLock);
 		if (rel == NULL)
 			continue;			/* dropped meanwhile */
+		if (rel->rd_rel->relkind == RELKIND_INDEX)
+			checkid = rel->rd_index->indrelid;
+		if (pg_class_aclcheck(checkid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		{
+			relation_close(rel, AccessShareLock);
+			skipped_privilege++;
+			continue;
+		}
 		st.rel = rel;
 		st.failures = 0;
 		verify_relation(&st, -1, false, 0, -1);
