@@ -21,7 +21,8 @@
  *	   and only then end the I/O: BM_DIRTY is cleared unless the page was
  *	   dirtied again meanwhile (BM_JUST_DIRTIED).  A failed write leaves it
  *	   dirty and raises an ERROR naming the file and block.
- * No content lock is held while I/O is in flight.  An ERROR or cancel in
+ * No content lock is held while I/O is in flight, and we never wait for a
+ * content lock while we hold I/O on other buffers (we drain first).  An ERROR or cancel in
  * the middle waits for in-flight writes and then ends every I/O we hold
  * as failed (bufclaim.c), so no buffer stays in I/O and none is marked
  * clean without its write.
@@ -232,7 +233,19 @@ flush_item(PguStream *stream, FlushState *st, FlushItem *item)
 	}
 	buf = item->buf_id + 1;
 
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	/*
+	 * Never wait for a content lock while we hold I/O on other buffers: the
+	 * checkpointer may be waiting for that I/O while holding a content lock
+	 * that the holder of this one waits for (a btree split locks siblings
+	 * in key order, not block order).  If the lock is not free, finish all
+	 * our I/O first, then wait for it like anyone else.
+	 */
+	if (!LWLockConditionalAcquire(BufferDescriptorGetContentLock(GetBufferDescriptor(buf - 1)),
+								  LW_SHARED))
+	{
+		pgu_stream_drain(stream);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+	}
 	if (!pgu_write_start(buf, &lsn, &permanent))
 	{
 		/* clean by now, or somebody else is writing it */

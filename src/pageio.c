@@ -551,9 +551,14 @@ pgu_stream_add(PguStream *s, const char *path, BlockNumber segblock,
 	return b->data[i];
 }
 
-/* Submit what is left, wait for everything, and resume interrupts. */
+/*
+ * Submit what is pending and complete everything in flight, callbacks
+ * included.  Afterwards this stream holds no I/O: callers drain before
+ * they block on anything another process could hold while waiting for
+ * that I/O (a buffer content lock, for instance).
+ */
 void
-pgu_stream_end(PguStream *s)
+pgu_stream_drain(PguStream *s)
 {
 	if (s->cur != NULL)
 	{
@@ -567,6 +572,13 @@ pgu_stream_end(PguStream *s)
 	}
 	while (s->head != NULL)
 		complete_oldest(s);
+}
+
+/* Submit what is left, wait for everything, and resume interrupts. */
+void
+pgu_stream_end(PguStream *s)
+{
+	pgu_stream_drain(s);
 	if (s->sync_fd >= 0)
 		CloseTransientFile(s->sync_fd);
 	s->sync_fd = -1;

@@ -47,6 +47,7 @@ extern char *pgu_stream_add(PguStream *stream, const char *path,
 							BlockNumber segblock, BlockNumber blkno,
 							char *dest, void *block_arg);
 extern bool pgu_stream_interrupted(PguStream *stream);
+extern void pgu_stream_drain(PguStream *stream);
 extern void pgu_stream_end(PguStream *stream);
 extern void pgu_stream_abort(PguStream *stream);
 extern bool pgu_stream_uses_ring(PguStream *stream);
