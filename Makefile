@@ -38,8 +38,9 @@ check-regress: install
 # TAP tests (PostgreSQL::Test::Cluster)
 prove-tap: test/seccomp_deny_uring
 	PATH="$(bindir):$$PATH" PG_REGRESS="$(top_builddir)/src/test/regress/pg_regress" \
-	PG_URING_SECCOMP="$(abs_srcdir)/test/seccomp_deny_uring" \
-	prove -I $(top_srcdir)/src/test/perl -I $(srcdir)/test --timer $(PROVE_FLAGS) $(srcdir)/test/t/
+	PG_URING_SECCOMP="$(CURDIR)/test/seccomp_deny_uring" \
+	prove -I $(top_srcdir)/src/test/perl -I $(srcdir)/test --timer $(PROVE_FLAGS) \
+		$(if $(PROVE_TESTS),$(PROVE_TESTS),$(sort $(wildcard $(srcdir)/test/t/*.pl)))
 
 test/seccomp_deny_uring: test/seccomp_deny_uring.c
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<

@@ -31,6 +31,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
+#include "storage/procsignal.h"
 
 #include "pageio.h"
 #include "stats.h"
@@ -132,6 +133,13 @@ pgu_stream_uses_ring(PguStream *s)
 bool
 pgu_stream_interrupted(PguStream *s)
 {
+	/*
+	 * ProcSignal barriers (DROP DATABASE, DROP TABLESPACE) must not wait for
+	 * a long stream: absorb them here.  They only close smgr files, which
+	 * nothing of ours keeps across the call.
+	 */
+	if (ProcSignalBarrierPending)
+		ProcessProcSignalBarrier();
 	if (InterruptPending && (QueryCancelPending || ProcDiePending))
 		s->interrupted = true;
 	return s->interrupted;
