@@ -32,7 +32,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # pg_regress against a throwaway instance; no running server needed.
-check-regress: install
+check-regress:
 	$(pg_regress_installcheck) --temp-instance=./tmp_check_regress $(REGRESS_OPTS) $(REGRESS)
 
 # TAP tests (PostgreSQL::Test::Cluster)

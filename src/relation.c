@@ -16,6 +16,7 @@
 #include "catalog/pg_class.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "storage/smgr.h"
 #include "utils/acl.h"
 #include "utils/lsyscache.h"
@@ -34,13 +35,31 @@ pgu_relid_arg(FunctionCallInfo fcinfo, int argno)
 	return PG_GETARG_OID(argno);
 }
 
-/* Open a relation and check the caller's privilege on it. */
+/*
+ * Open a relation and check the caller's privilege on it.  For SELECT, an
+ * index is judged by its table (indexes have no privileges of their own);
+ * the table is locked before the index, as core does, to avoid deadlocks.
+ * Errors name the relation the caller passed, as pg_prewarm's do.
+ */
 Relation
 pgu_relation_open(Oid relid, LOCKMODE lockmode, PguPrivilege priv)
 {
 	Relation	rel;
 	AclResult	aclresult;
 	Oid			checkid = relid;
+	char		relkind = get_rel_relkind(relid);
+
+	if (priv == PGU_PRIV_SELECT &&
+		(relkind == RELKIND_INDEX || relkind == RELKIND_PARTITIONED_INDEX))
+	{
+		Oid			heapid = IndexGetRelation(relid, true);
+
+		if (OidIsValid(heapid))
+		{
+			LockRelationOid(heapid, lockmode);
+			checkid = heapid;
+		}
+	}
 
 	rel = relation_open(relid, lockmode);
 
@@ -53,14 +72,11 @@ pgu_relation_open(Oid relid, LOCKMODE lockmode, PguPrivilege priv)
 	}
 	else
 	{
-		/* an index has no privileges of its own: judge by its table */
-		if (rel->rd_rel->relkind == RELKIND_INDEX)
-			checkid = IndexGetRelation(relid, false);
 		aclresult = pg_class_aclcheck(checkid, GetUserId(), ACL_SELECT);
 		if (aclresult != ACLCHECK_OK)
 			aclcheck_error(aclresult,
-						   get_relkind_objtype(get_rel_relkind(checkid)),
-						   get_rel_name(checkid));
+						   get_relkind_objtype(rel->rd_rel->relkind),
+						   RelationGetRelationName(rel));
 	}
 	return rel;
 }
