@@ -1,0 +1,312 @@
+--
+-- prewarm: pg_uring_prewarm is a drop-in for contrib pg_prewarm.  For every
+-- mode, fork, range, kind of relation and bad input it must return what
+-- pg_prewarm returns, or raise the same error, under io_method = sync and
+-- io_method = io_uring alike.
+--
+
+-- pw_try(q): the single value q returns, or "ERROR <sqlstate>: <message>".
+CREATE FUNCTION pw_try(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  r text;
+BEGIN
+  EXECUTE q INTO r;
+  RETURN r;
+EXCEPTION WHEN OTHERS THEN
+  RETURN 'ERROR ' || SQLSTATE || ': ' || SQLERRM;
+END
+$$;
+
+-- pw_cmp(args): pg_prewarm(args), and pg_uring_prewarm(args) under io_method
+-- io_uring and sync.  pg_uring shows "same" when both methods gave exactly
+-- what pg_prewarm gave (value, or SQLSTATE and message), else what they gave.
+-- The ring runs first, so that it is the one that reads whatever is not
+-- cached yet.
+CREATE FUNCTION pw_cmp(args text, OUT pg_prewarm text, OUT pg_uring text)
+LANGUAGE plpgsql AS $$
+DECLARE
+  saved text := current_setting('pg_uring.io_method');
+  ring text;
+  sync text;
+BEGIN
+  PERFORM set_config('pg_uring.io_method', 'io_uring', false);
+  ring := pw_try('SELECT pg_uring_prewarm(' || args || ')');
+  PERFORM set_config('pg_uring.io_method', 'sync', false);
+  sync := pw_try('SELECT pg_uring_prewarm(' || args || ')');
+  PERFORM set_config('pg_uring.io_method', saved, false);
+  pg_prewarm := pw_try('SELECT pg_prewarm(' || args || ')');
+  IF pg_prewarm IS NOT DISTINCT FROM ring AND pg_prewarm IS NOT DISTINCT FROM sync THEN
+    pg_uring := 'same';
+  ELSE
+    pg_uring := format('DIFFERS: io_uring: %s / sync: %s', ring, sync);
+  END IF;
+END
+$$;
+
+-- pw_blocks(args): pg_uring_prewarm_blocks(args) under both methods (there
+-- is no pg_prewarm counterpart); "(sync: ...)" only when they differ.
+CREATE FUNCTION pw_blocks(args text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+  saved text := current_setting('pg_uring.io_method');
+  ring text;
+  sync text;
+BEGIN
+  PERFORM set_config('pg_uring.io_method', 'io_uring', false);
+  ring := pw_try('SELECT pg_uring_prewarm_blocks(' || args || ')');
+  PERFORM set_config('pg_uring.io_method', 'sync', false);
+  sync := pw_try('SELECT pg_uring_prewarm_blocks(' || args || ')');
+  PERFORM set_config('pg_uring.io_method', saved, false);
+  IF ring IS NOT DISTINCT FROM sync THEN
+    RETURN ring;
+  END IF;
+  RETURN format('DIFFERS: io_uring: %s / sync: %s', ring, sync);
+END
+$$;
+
+-- Relations of every kind
+CREATE TABLE pw_heap (id int PRIMARY KEY, payload text)
+  WITH (autovacuum_enabled = off);
+INSERT INTO pw_heap SELECT g, repeat(md5(g::text), 6) FROM generate_series(1, 10000) g;
+VACUUM (FREEZE) pw_heap;			-- creates the fsm and vm forks
+CREATE TABLE pw_small (a int) WITH (autovacuum_enabled = off);	-- main fork only
+INSERT INTO pw_small VALUES (1);
+CREATE TABLE pw_empty (a int);		-- no blocks at all
+CREATE UNLOGGED TABLE pw_unlogged (id int PRIMARY KEY, t text)
+  WITH (autovacuum_enabled = off);
+INSERT INTO pw_unlogged SELECT g, 'u' || g FROM generate_series(1, 1000) g;
+CREATE MATERIALIZED VIEW pw_matview AS SELECT id FROM pw_heap WHERE id <= 2000;
+CREATE VIEW pw_view AS SELECT * FROM pw_heap;
+CREATE TABLE pw_parted (a int) PARTITION BY RANGE (a);
+CREATE TABLE pw_parted_1 PARTITION OF pw_parted FOR VALUES FROM (0) TO (1000);
+INSERT INTO pw_parted SELECT generate_series(0, 999);
+CREATE INDEX pw_parted_a ON pw_parted (a);	-- partitioned index: no storage
+CREATE FOREIGN DATA WRAPPER pw_dummy;
+CREATE SERVER pw_server FOREIGN DATA WRAPPER pw_dummy;
+CREATE FOREIGN TABLE pw_foreign (a int) SERVER pw_server;
+CREATE SEQUENCE pw_seq;
+CREATE TABLE pw_toasty (id int, t text) WITH (autovacuum_enabled = off);
+ALTER TABLE pw_toasty ALTER COLUMN t SET STORAGE EXTERNAL;
+INSERT INTO pw_toasty SELECT g, repeat(md5(g::text), 1000) FROM generate_series(1, 20) g;
+CREATE TEMP TABLE pw_temp (a int);
+INSERT INTO pw_temp SELECT generate_series(1, 5000);
+
+SELECT relname, relkind, relpersistence,
+       pg_relation_size(oid, 'main') / 8192 AS main,
+       pg_relation_size(oid, 'fsm') / 8192 AS fsm,
+       pg_relation_size(oid, 'vm') / 8192 AS vm,
+       pg_relation_size(oid, 'init') / 8192 AS init
+  FROM pg_class WHERE relname LIKE 'pw\_%' ORDER BY relname;
+
+-- Defaults and named arguments
+SELECT pg_prewarm('pw_heap') AS pg_prewarm, pg_uring_prewarm('pw_heap') AS pg_uring;
+SELECT pg_prewarm('pw_heap', first_block => 3, last_block => 7) AS pg_prewarm,
+       pg_uring_prewarm('pw_heap', first_block => 3, last_block => 7) AS pg_uring;
+SELECT pg_prewarm('pw_heap', fork => 'vm') AS pg_prewarm,
+       pg_uring_prewarm('pw_heap', fork => 'vm') AS pg_uring;
+
+-- Every mode x fork on a table that has main, fsm and vm (but no init fork)
+SELECT mode, fork, c.*
+  FROM unnest('{buffer,read,prefetch}'::text[]) WITH ORDINALITY m(mode, mi),
+       unnest('{main,fsm,vm,init}'::text[]) WITH ORDINALITY f(fork, fi),
+       pw_cmp(format('%L, %L, %L', 'pw_heap', mode, fork)) c
+ ORDER BY mi, fi;
+
+-- Every mode x kind of relation (default fork)
+SELECT rel, mode, c.*
+  FROM unnest('{pw_heap,pw_heap_pkey,pw_small,pw_empty,pw_unlogged,pw_unlogged_pkey,
+                pw_matview,pw_parted_1,pw_parted_1_a_idx,pw_seq,pw_temp,
+                pw_view,pw_parted,pw_parted_a,pw_foreign}'::text[]) WITH ORDINALITY r(rel, ri),
+       unnest('{buffer,read,prefetch}'::text[]) WITH ORDINALITY m(mode, mi),
+       pw_cmp(format('%L, %L', rel, mode)) c
+ ORDER BY ri, mi;
+
+-- Forks that only some relations have
+SELECT rel, fork, mode, c.*
+  FROM (VALUES (1, 'pw_small', 'fsm'), (2, 'pw_small', 'vm'), (3, 'pw_heap', 'init'),
+               (4, 'pw_unlogged', 'init'), (5, 'pw_unlogged_pkey', 'init'),
+               (6, 'pw_unlogged', 'fsm'), (7, 'pw_seq', 'fsm'),
+               (8, 'pw_heap_pkey', 'vm'), (9, 'pw_temp', 'fsm'),
+               (10, 'pw_view', 'vm')) v(i, rel, fork),
+       unnest('{buffer,read,prefetch}'::text[]) WITH ORDINALITY m(mode, mi),
+       pw_cmp(format('%L, %L, %L', rel, mode, fork)) c
+ ORDER BY i, mi;
+
+-- The TOAST table and its index
+SELECT 'toast table' AS rel, c.*
+  FROM pg_class t, pw_cmp(format('%s::oid::regclass', t.reltoastrelid)) c
+ WHERE t.relname = 'pw_toasty'
+UNION ALL
+SELECT 'toast index', c.*
+  FROM pg_class t JOIN pg_index i ON i.indrelid = t.reltoastrelid,
+       pw_cmp(format('%s::oid::regclass, %L', i.indexrelid, 'read')) c
+ WHERE t.relname = 'pw_toasty';
+
+-- Block ranges (n = number of blocks of pw_heap's main fork)
+SELECT mode, label AS "first, last", c.*
+  FROM (SELECT (pg_relation_size('pw_heap') / 8192)::int8 AS n) n,
+       LATERAL (VALUES (1,  '0, 0',          '0',       '0'),
+                       (2,  '0, NULL',       '0',       'NULL'),
+                       (3,  'NULL, 9',       'NULL',    '9'),
+                       (4,  '10, 19',        '10',      '19'),
+                       (5,  'n-1, n-1',      (n-1)::text, (n-1)::text),
+                       (6,  'n-1, NULL',     (n-1)::text, 'NULL'),
+                       (7,  'NULL, NULL',    'NULL',    'NULL'),
+                       (8,  '5, 4',          '5',       '4'),
+                       (9,  'n-1, 0',        (n-1)::text, '0'),
+                       (10, 'n, NULL',       n::text,   'NULL'),
+                       (11, 'n, n',          n::text,   n::text),
+                       (12, '-1, NULL',      '-1',      'NULL'),
+                       (13, 'NULL, n',       'NULL',    n::text),
+                       (14, 'NULL, -1',      'NULL',    '-1'),
+                       (15, '0, n+100',      '0',       (n+100)::text),
+                       (16, '-5, -10',       '-5',      '-10'),
+                       (17, '2^40, NULL',    '1099511627776', 'NULL'),
+                       (18, 'NULL, 2^62',    'NULL',    '4611686018427387904'))
+               v(i, label, first, last),
+       unnest('{buffer,read,prefetch}'::text[]) WITH ORDINALITY m(mode, mi),
+       pw_cmp(format('%L, %L, %L, %s, %s', 'pw_heap', mode, 'main', first, last)) c
+ ORDER BY i, mi;
+
+-- Ranges in other forks and in relations without blocks
+SELECT args, c.*
+  FROM (VALUES (1, $$'pw_heap', 'read', 'fsm', 1, 2$$),
+               (2, $$'pw_heap', 'buffer', 'vm', 0, 0$$),
+               (3, $$'pw_heap', 'buffer', 'vm', 1, NULL$$),
+               (4, $$'pw_empty', 'buffer', 'main', NULL, NULL$$),
+               (5, $$'pw_empty', 'buffer', 'main', 0, NULL$$),
+               (6, $$'pw_empty', 'read', 'main', NULL, 0$$),
+               (7, $$'pw_unlogged', 'buffer', 'init', NULL, NULL$$),
+               (8, $$'pw_unlogged', 'buffer', 'init', 0, 0$$),
+               (9, $$'pw_unlogged_pkey', 'buffer', 'init', 0, 0$$),
+               (10, $$'pw_temp', 'buffer', 'main', 3, 5$$),
+               (11, $$'pw_temp', 'read', 'main', 3, NULL$$)) v(i, args),
+       pw_cmp(args) c
+ ORDER BY i;
+
+-- Bad input: NULLs, unknown mode or fork (names are case-sensitive), no such
+-- relation; the checks run in pg_prewarm's order.
+SELECT args, c.*
+  FROM (VALUES (1, $$NULL$$),
+               (2, $$NULL, 'bogus', 'bogus'$$),
+               (3, $$'pw_heap', NULL$$),
+               (4, $$'pw_heap', 'buffer', NULL$$),
+               (5, $$'pw_heap', NULL, NULL$$),
+               (6, $$'pw_heap', 'bogus'$$),
+               (7, $$'pw_heap', 'BUFFER'$$),
+               (8, $$'pw_heap', ''$$),
+               (9, $$'pw_heap', 'buffer', 'bogus'$$),
+               (10, $$'pw_heap', 'buffer', 'MAIN'$$),
+               (11, $$'pw_heap', 'bogus', 'bogus'$$),
+               (12, $$'pw_view', 'bogus'$$),
+               (13, $$'pw_view', 'buffer', 'bogus'$$),
+               (14, $$0$$),
+               (15, $$'pw_heap', 'buffer', 'main', NULL, NULL$$)) v(i, args),
+       pw_cmp(args) c
+ ORDER BY i;
+
+-- The full error reports (hints included), pg_prewarm first
+SELECT pg_prewarm(NULL);
+SELECT pg_uring_prewarm(NULL);
+SELECT pg_prewarm('pw_heap', 'bogus');
+SELECT pg_uring_prewarm('pw_heap', 'bogus');
+SELECT pg_prewarm('pw_heap', 'buffer', 'bogus');
+SELECT pg_uring_prewarm('pw_heap', 'buffer', 'bogus');
+SELECT pg_prewarm('pw_view');
+SELECT pg_uring_prewarm('pw_view');
+SELECT pg_prewarm('pw_heap', 'read', 'main', -1);
+SELECT pg_uring_prewarm('pw_heap', 'read', 'main', -1);
+SELECT pg_prewarm('pw_heap', 'read', 'main', 0, 100000);
+SELECT pg_uring_prewarm('pw_heap', 'read', 'main', 0, 100000);
+
+--
+-- pg_uring_prewarm_blocks: exactly the listed blocks
+--
+SELECT args, pg_uring_prewarm_blocks
+  FROM (VALUES (1, $$'pw_heap', '{0,1,2}'$$),
+               (2, $$'pw_heap', '{10,3,7}'$$),
+               (3, $$'pw_heap', '{5,5,5}'$$),
+               (4, $$'pw_heap', '{0,1,2,3,2,1,0}', 'read'$$),
+               (5, $$'pw_heap', '{}'$$),
+               (6, $$'pw_heap', '{}', 'read', 'fsm'$$),
+               (7, $$'pw_heap', '{0}', 'read', 'fsm'$$),
+               (8, $$'pw_heap', '{0}', 'prefetch', 'vm'$$),
+               (9, $$'pw_heap', ARRAY(SELECT generate_series(0, pg_relation_size('pw_heap')/8192 - 1, 3))$$),
+               (10, $$'pw_heap', ARRAY(SELECT generate_series(pg_relation_size('pw_heap')/8192 - 1, 0, -1)), 'read'$$),
+               (11, $$'pw_heap', '{1,2,3}', 'prefetch'$$),
+               (12, $$'pw_temp', '{0,2,4}'$$),
+               (13, $$'pw_temp', '{0,2,4}', 'read'$$),
+               (14, $$'pw_seq', '{0}'$$),
+               (15, $$'pw_unlogged_pkey', '{0}', 'buffer', 'init'$$),
+               (16, $$'pw_heap', '[0:1]={4,5}'$$),
+               (17, $$'pw_heap', '{{1,2},{3,4}}'$$)) v(i, args),
+       pw_blocks(args) AS pg_uring_prewarm_blocks
+ ORDER BY i;
+
+-- ... compared with pg_prewarm over the same blocks
+SELECT pg_uring_prewarm_blocks('pw_heap', ARRAY(SELECT generate_series(20, 39)::int8), 'read')
+     = pg_prewarm('pw_heap', 'read', 'main', 20, 39) AS same_as_range;
+
+-- errors
+SELECT args, pg_uring_prewarm_blocks
+  FROM (VALUES (1, $$NULL, '{0}'$$),
+               (2, $$'pw_heap', NULL$$),
+               (3, $$'pw_heap', '{0}', NULL$$),
+               (4, $$'pw_heap', '{0}', 'buffer', NULL$$),
+               (5, $$'pw_heap', '{0}', 'bogus'$$),
+               (6, $$'pw_heap', '{0}', 'buffer', 'bogus'$$),
+               (7, $$'pw_heap', '{0,NULL,2}'$$),
+               (8, $$'pw_heap', '{-1}'$$),
+               (9, $$'pw_heap', ARRAY[0, pg_relation_size('pw_heap')/8192]$$),
+               (10, $$'pw_heap', '{9223372036854775807}', 'read'$$),
+               (11, $$'pw_empty', '{0}'$$),
+               (12, $$'pw_empty', '{}'$$),
+               (13, $$'pw_small', '{0}', 'buffer', 'fsm'$$),
+               (14, $$'pw_view', '{0}'$$),
+               (15, $$'pw_view', '{}'$$),
+               (16, $$'pw_parted', '{0}'$$),
+               (17, $$'pw_foreign', '{0}'$$),
+               (18, $$'pw_heap', '{0}', 'bogus', 'bogus'$$)) v(i, args),
+       pw_blocks(args) AS pg_uring_prewarm_blocks
+ ORDER BY i;
+
+SELECT pg_uring_prewarm_blocks('pw_heap', '{0,NULL}');
+SELECT pg_uring_prewarm_blocks('pw_heap', ARRAY[1, pg_relation_size('pw_heap')/8192]);
+SELECT pg_uring_prewarm_blocks('pw_heap', '{0}', 'bogus');
+
+--
+-- The pages installed by the ring are the pages on disk.  pw_big is larger than
+-- shared_buffers (32MB), and CREATE TABLE AS writes it through a small ring of
+-- buffers, so most of it is not cached when we start.
+--
+CREATE EXTENSION pg_buffercache;
+CREATE TABLE pw_big WITH (autovacuum_enabled = off) AS
+  SELECT g AS id, md5(g::text) AS h, repeat('z', 100) AS pad
+    FROM generate_series(1, 300000) g;
+SELECT pg_relation_size('pw_big') > pg_size_bytes(current_setting('shared_buffers'))
+       AS bigger_than_shared_buffers;
+SELECT count(*) AS big_rows, sum(hashtext(h)) AS big_sum,
+       pg_relation_size('pw_big') / 8192 AS big_blocks FROM pw_big \gset
+CREATE FUNCTION pw_resident(rel regclass) RETURNS int8 LANGUAGE sql AS $$
+  SELECT count(*) FROM pg_buffercache
+   WHERE relfilenode = pg_relation_filenode(rel)
+     AND reldatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+     AND relforknumber = 0
+$$;
+SELECT pw_resident('pw_big') AS resident_before \gset
+SET pg_uring.io_method = io_uring;
+SELECT pg_uring_prewarm('pw_big') = :big_blocks AS all_blocks;
+SELECT pw_resident('pw_big') > :resident_before + 2000 AS buffers_filled;
+SELECT count(*) = :big_rows AND sum(hashtext(h)) = :big_sum AS same_data FROM pw_big;
+SELECT pg_uring_prewarm('pw_big', 'read') = :big_blocks AS all_blocks;
+SELECT pg_uring_prewarm('pw_big', 'prefetch') = :big_blocks AS all_blocks;
+SET pg_uring.io_method = sync;
+SELECT pg_uring_prewarm('pw_big') = :big_blocks AS all_blocks;
+SELECT count(*) = :big_rows AND sum(hashtext(h)) = :big_sum AS same_data FROM pw_big;
+RESET pg_uring.io_method;
+-- scattered blocks through the ring; spot-check rows on them
+SELECT pg_uring_prewarm_blocks('pw_big',
+         ARRAY(SELECT generate_series(0, :big_blocks - 1, 7)::int8))
+     = ceil(:big_blocks / 7.0) AS all_listed;
+SELECT count(*) = :big_rows AND sum(hashtext(h)) = :big_sum AS same_data FROM pw_big;
+SELECT bool_and(h = md5(id::text)) AS rows_intact FROM pw_big;

@@ -1,0 +1,50 @@
+--
+-- setup: install pg_uring and contrib pg_prewarm (the reference), wait for
+-- the ring worker.
+--
+CREATE EXTENSION pg_uring;
+CREATE EXTENSION pg_prewarm;
+
+SELECT extname, extversion FROM pg_extension
+ WHERE extname IN ('pg_uring', 'pg_prewarm') ORDER BY extname;
+
+-- The core SQL API (signatures are part of the contract; flush, evict and
+-- verify are covered by their own tests)
+SELECT p.oid::regprocedure AS function, pg_get_function_result(p.oid) AS returns
+  FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_uring'
+ WHERE d.deptype = 'e'
+   AND p.proname IN ('pg_uring_prewarm', 'pg_uring_prewarm_blocks', 'pg_uring_stats',
+                     'pg_uring_latency', 'pg_uring_status', 'pg_uring_stats_reset')
+ ORDER BY p.oid::regprocedure::text;
+
+SELECT pg_get_function_arguments('pg_uring_prewarm'::regproc);
+SELECT pg_get_function_arguments('pg_uring_prewarm_blocks'::regproc);
+
+-- The worker is a static background worker started with the postmaster.  Give
+-- it time to set up (or refuse) its ring before the other tests look.
+DO $$
+DECLARE
+  i int := 0;
+BEGIN
+  LOOP
+    EXIT WHEN EXISTS (SELECT 1 FROM pg_stat_activity
+                       WHERE backend_type = 'pg_uring ring worker')
+          AND EXISTS (SELECT 1 FROM pg_uring_status
+                       WHERE worker_pid IS NOT NULL
+                         AND (ring_up OR reason IS NOT NULL));
+    i := i + 1;
+    IF i > 600 THEN
+      RAISE EXCEPTION 'pg_uring ring worker did not come up within 60 s';
+    END IF;
+    PERFORM pg_sleep(0.1);
+    PERFORM pg_stat_clear_snapshot();
+  END LOOP;
+END
+$$;
+
+SELECT count(*) AS ring_workers FROM pg_stat_activity
+ WHERE backend_type = 'pg_uring ring worker';
+SELECT s.worker_pid = a.pid AS worker_pid_matches
+  FROM pg_uring_status s JOIN pg_stat_activity a
+    ON a.backend_type = 'pg_uring ring worker';

@@ -1,0 +1,73 @@
+--
+-- views: the shapes of pg_uring_stats, pg_uring_latency and pg_uring_status,
+-- and what holds whether or not the ring is up.
+--
+SELECT table_name, ordinal_position, column_name, data_type
+  FROM information_schema.columns
+ WHERE table_schema = 'public'
+   AND table_name IN ('pg_uring_stats', 'pg_uring_latency', 'pg_uring_status')
+ ORDER BY table_name, ordinal_position;
+
+-- one row per ring, plus the sync path's own
+SELECT method, ring FROM pg_uring_stats ORDER BY method;
+SELECT count(*) AS status_rows FROM pg_uring_status;
+
+-- a reset zeroes every counter and stamps the time
+SELECT pg_uring_stats_reset();
+SELECT method,
+       requests = 0 AND reads = 0 AND writes = 0 AND fsyncs = 0
+       AND blocks_read = 0 AND blocks_written = 0 AND bytes_read = 0
+       AND bytes_written = 0 AND combined_ios = 0 AND sqes_submitted = 0
+       AND cqes_reaped = 0 AND sq_full_waits = 0 AND queue_full_waits = 0
+       AND short_ios = 0 AND retries = 0 AND errors = 0 AND fallback_ios = 0
+       AND pages_verified = 0 AND verify_failures = 0 AND io_time_us = 0 AS zeroed,
+       (SELECT coalesce(sum(x), 0) FROM unnest(latency_histogram) x) = 0 AS histogram_zeroed,
+       stats_reset BETWEEN now() - interval '1 minute' AND clock_timestamp() AS reset_now
+  FROM pg_uring_stats ORDER BY method;
+
+-- the sync path counts in the sync row, whatever the state of the ring
+CREATE TABLE v_tab WITH (autovacuum_enabled = off) AS
+  SELECT g AS id, repeat('v', 200) AS pad FROM generate_series(1, 5000) g;
+SET pg_uring.io_method = sync;
+SELECT pg_uring_prewarm('v_tab', 'read') = pg_relation_size('v_tab') / 8192 AS all_blocks;
+RESET pg_uring.io_method;
+SELECT method,
+       requests > 0 AS requests,
+       reads > 0 AS reads,
+       blocks_read >= pg_relation_size('v_tab') / 8192 AS blocks_read,
+       bytes_read = blocks_read * 8192 AS bytes_match,
+       blocks_written = 0 AS no_writes,
+       enter_calls = 0 AS no_enters,
+       errors = 0 AS no_errors,
+       (SELECT sum(x) FROM unnest(latency_histogram) x) > 0 AS latency_counted
+  FROM pg_uring_stats WHERE method = 'sync';
+
+-- pg_uring_latency: the histogram, one row per bucket, contiguous bounds
+SELECT method, count(*) AS buckets,
+       min(bucket) AS first_bucket, max(bucket) AS last_bucket,
+       bool_and(lower_us < upper_us OR upper_us IS NULL) AS ordered
+  FROM pg_uring_latency GROUP BY method ORDER BY method;
+SELECT bucket, lower_us, upper_us FROM pg_uring_latency
+ WHERE method = 'sync' ORDER BY bucket;
+SELECT l.method, sum(l.ios) = (SELECT sum(x) FROM pg_uring_stats s, unnest(s.latency_histogram) x
+                                WHERE s.method = l.method) AS matches_stats
+  FROM pg_uring_latency l GROUP BY l.method ORDER BY l.method;
+SELECT s.method, array_length(s.latency_histogram, 1) = (SELECT count(*) FROM pg_uring_latency l
+                                                         WHERE l.method = s.method) AS same_buckets
+  FROM pg_uring_stats s ORDER BY s.method;
+
+-- pg_uring_status: settings echoed, independent of the ring's state
+SELECT io_method, ring_entries, queue_slots, combine_limit, direct_io, sqpoll,
+       worker_pid > 0 AS worker_pid,
+       kernel_release <> '' AS kernel_release,
+       effective_method IN ('io_uring', 'sync') AS effective_method,
+       ring_up = (effective_method = 'io_uring') AS ring_up_consistent,
+       ring_up = (reason IS NULL) AS reason_iff_down
+  FROM pg_uring_status;
+SET pg_uring.io_method = sync;
+SET pg_uring.combine_limit = 4;
+SELECT io_method, effective_method, combine_limit FROM pg_uring_status;
+RESET pg_uring.io_method;
+RESET pg_uring.combine_limit;
+
+DROP TABLE v_tab;

@@ -1,0 +1,410 @@
+
+# Copyright (c) pg_uring authors
+#
+# PgUringTest -- shared helpers for the pg_uring TAP tests (test/t/*.pl).
+#
+#   use PgUringTest;
+#   my $node = pgu_node('name', conf => "pg_uring.ring_entries = 4\n");
+#   ring_skip_unless_up($node);          # plan skip_all where io_uring is down
+#
+# Nodes are created with data checksums, pg_uring preloaded and
+# CREATE EXTENSION pg_uring (plus pg_prewarm and pg_buffercache, the oracles)
+# done in the "postgres" database.
+
+package PgUringTest;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use IPC::Run;
+use Time::HiRes qw(usleep time);
+use Test::More;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+
+our @EXPORT = qw(
+  pgu_node pgu_setup_db
+  soak hang_timeout
+  ring_status ring_wait_settled ring_skip_unless_up ring_available
+  stats_row stats_snapshot stats_delta
+  worker_pid wait_for_worker
+  make_table table_md5 rel_blocks rel_buffers pinned_buffers
+  bg_start bg_pump bg_finish bg_backend_pid bg_wait_active
+  slurp_log_from count_matches
+  wait_progress
+);
+
+# Generous bound for anything that could hang; these are hang detectors, not
+# performance assertions.
+sub hang_timeout { return $ENV{PG_URING_HANG_TIMEOUT} // 120; }
+
+# True when PG_URING_SOAK=1: longer runs.
+sub soak { return ($ENV{PG_URING_SOAK} // '') eq '1'; }
+
+# Create (and by default start) a node with checksums and pg_uring preloaded.
+#   conf     => extra postgresql.conf text (appended last, so it wins)
+#   init     => { extra parameters for Cluster::init, e.g. allows_streaming => 1 }
+#   no_start => 1 to leave it stopped
+sub pgu_node
+{
+	my ($name, %opts) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(extra => ['--data-checksums'], %{ $opts{init} // {} });
+	$node->append_conf(
+		'postgresql.conf', qq{
+shared_preload_libraries = 'pg_uring'
+shared_buffers = 256MB
+max_connections = 30
+autovacuum = off
+max_wal_size = 2GB
+checkpoint_timeout = 30min
+log_min_messages = info
+log_line_prefix = '%m [%p] %b '
+restart_after_crash = on
+});
+	$node->append_conf('postgresql.conf', $opts{conf}) if defined $opts{conf};
+	return $node if $opts{no_start};
+	$node->start;
+	pgu_setup_db($node, 'postgres');
+	return $node;
+}
+
+# CREATE EXTENSION pg_uring, pg_prewarm and pg_buffercache in $db.
+sub pgu_setup_db
+{
+	my ($node, $db) = @_;
+	$node->safe_psql($db,
+		'CREATE EXTENSION IF NOT EXISTS pg_uring; '
+		  . 'CREATE EXTENSION IF NOT EXISTS pg_prewarm; '
+		  . 'CREATE EXTENSION IF NOT EXISTS pg_buffercache;');
+	return;
+}
+
+# pg_uring_status as a hashref (booleans as 't'/'f', NULL as '').
+sub ring_status
+{
+	my ($node, $db) = @_;
+	$db //= 'postgres';
+	my @cols = qw(io_method effective_method ring_up ring_state reason
+	  worker_pid ring_entries);
+	my $out = $node->safe_psql($db,
+		"SELECT "
+		  . join(", ",
+			map { $_ eq 'ring_up' ? "CASE WHEN ring_up THEN 't' WHEN NOT ring_up THEN 'f' ELSE '' END" : "coalesce(${_}::text, '')" } @cols)
+		  . " FROM pg_uring_status");
+	my @v = split /\|/, $out, -1;
+	my %h;
+	@h{@cols} = @v;
+	return \%h;
+}
+
+# The worker sets the ring up after the postmaster is ready: wait until the
+# status says either "up" or "down with a reason".
+sub ring_wait_settled
+{
+	my ($node) = @_;
+	my $deadline = time() + hang_timeout();
+	my $st;
+	while (1)
+	{
+		$st = ring_status($node);
+		return $st if $st->{ring_up} eq 't';
+		return $st if $st->{ring_up} eq 'f' && $st->{reason} ne '';
+		last if time() > $deadline;
+		usleep(100_000);
+	}
+	return $st;
+}
+
+# (1, '') when the ring is up, (0, reason) when it is down; waits for the
+# worker to settle first.
+sub ring_available
+{
+	my ($node) = @_;
+	my $st = ring_wait_settled($node);
+	return (1, '') if $st->{ring_up} eq 't';
+	return (0, $st->{reason} ne '' ? $st->{reason} : "ring_state=$st->{ring_state}, no reason given");
+}
+
+# For ring tests: skip the whole file, with the reason, when the ring is down.
+# Must be called before any test is run.  A ring that is down without a
+# reason is a bug, not a reason to skip: that dies (test failure).
+sub ring_skip_unless_up
+{
+	my ($node) = @_;
+	my $st = ring_wait_settled($node);
+	return $st if $st->{ring_up} eq 't';
+	if ($st->{reason} ne '')
+	{
+		$node->stop;
+		plan skip_all => "io_uring not available: $st->{reason}";
+	}
+	die "pg_uring ring is down but pg_uring_status gives no reason "
+	  . "(ring_state=$st->{ring_state})";
+}
+
+my @STAT_COLS = qw(requests reads blocks_read combined_ios enter_calls
+  sqes_submitted cqes_reaped sq_full_waits queue_full_waits short_ios
+  retries errors fallback_ios);
+
+# One pg_uring_stats row ('io_uring' ring 0, or 'sync') as a hashref.
+sub stats_row
+{
+	my ($node, $method, $db) = @_;
+	$db //= 'postgres';
+	my $where =
+	  $method eq 'io_uring'
+	  ? "method = 'io_uring' AND ring = 0"
+	  : "method = '$method'";
+	my $out = $node->safe_psql($db,
+		"SELECT " . join(", ", @STAT_COLS) . " FROM pg_uring_stats WHERE $where");
+	die "no pg_uring_stats row for $method" if $out eq '';
+	my @v = split /\|/, $out, -1;
+	my %h;
+	@h{@STAT_COLS} = @v;
+	return \%h;
+}
+
+# { io_uring => row, sync => row }
+sub stats_snapshot
+{
+	my ($node, $db) = @_;
+	return {
+		io_uring => stats_row($node, 'io_uring', $db),
+		sync     => stats_row($node, 'sync',     $db)
+	};
+}
+
+# after - before, per method and column.
+sub stats_delta
+{
+	my ($before, $after) = @_;
+	my %d;
+	for my $m (keys %$after)
+	{
+		for my $c (keys %{ $after->{$m} })
+		{
+			$d{$m}{$c} = $after->{$m}{$c} - $before->{$m}{$c};
+		}
+	}
+	return \%d;
+}
+
+# pid of the ring worker as pg_stat_activity shows it ('' if none).
+sub worker_pid
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT coalesce(min(pid)::text, '') FROM pg_stat_activity "
+		  . "WHERE backend_type = 'pg_uring ring worker'");
+}
+
+# Wait for a ring worker whose pid differs from $not_pid; returns its pid or ''.
+sub wait_for_worker
+{
+	my ($node, $not_pid) = @_;
+	$not_pid //= '';
+	my $deadline = time() + hang_timeout();
+	while (time() < $deadline)
+	{
+		my $pid = eval { worker_pid($node) } // '';
+		return $pid if $pid ne '' && $pid ne $not_pid;
+		usleep(200_000);
+	}
+	return '';
+}
+
+# A table with ~$mb megabytes of heap and four ~1.9 kB rows per page (each row
+# distinct, so a misplaced or stale block changes the oracle).
+#   columns: id int primary key (unless no_pkey), v int, pad text
+sub make_table
+{
+	my ($node, $db, $name, $mb, %opts) = @_;
+	my $rows = int($mb * 128 * 4);
+	my $pk = $opts{no_pkey} ? '' : ' PRIMARY KEY';
+	$node->safe_psql(
+		$db, qq{
+BEGIN;
+CREATE TABLE $name (id int$pk, v int NOT NULL DEFAULT 0, pad text NOT NULL)
+  WITH (autovacuum_enabled = off);
+ALTER TABLE $name ALTER COLUMN pad SET STORAGE PLAIN;
+INSERT INTO $name SELECT g, 0, repeat(md5(g::text), 59) FROM generate_series(1, $rows) g;
+COMMIT;
+VACUUM (FREEZE, ANALYZE) $name;
+});
+	return rel_blocks($node, $db, $name);
+}
+
+# Content oracle of a table made by make_table: md5 of every row, in id order.
+sub table_md5
+{
+	my ($node, $db, $name) = @_;
+	return $node->safe_psql($db,
+		    "SET enable_indexscan = off; SET enable_bitmapscan = off; "
+		  . "SET enable_indexonlyscan = off; "
+		  . "SELECT count(*) || ':' || md5(string_agg(id || ':' || v || ':' || md5(pad), ',' ORDER BY id)) FROM $name"
+	);
+}
+
+# Blocks in the main fork.
+sub rel_blocks
+{
+	my ($node, $db, $rel) = @_;
+	return $node->safe_psql($db,
+		"SELECT pg_relation_size('$rel') / current_setting('block_size')::int");
+}
+
+# Buffers of $rel's main fork currently in shared buffers.
+sub rel_buffers
+{
+	my ($node, $db, $rel) = @_;
+	return $node->safe_psql(
+		$db, qq{
+SELECT count(*) FROM pg_buffercache b
+ WHERE b.relfilenode = pg_relation_filenode('$rel')
+   AND b.reldatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND b.relforknumber = 0});
+}
+
+# Buffers pinned by anyone (optionally only $rel's).
+sub pinned_buffers
+{
+	my ($node, $db, $rel) = @_;
+	my $where = 'pinning_backends > 0';
+	$where .=
+	  " AND relfilenode = pg_relation_filenode('$rel') AND reldatabase = "
+	  . "(SELECT oid FROM pg_database WHERE datname = current_database())"
+	  if defined $rel;
+	return $node->safe_psql($db,
+		"SELECT count(*) FROM pg_buffercache WHERE $where");
+}
+
+# Start psql in the background.
+#   $sql      => run with -c (one implicit transaction); undef => read stdin
+#   stdin     => text fed on stdin (when $sql is undef; only written while
+#                the session is pumped: bg_pump/bg_finish)
+#   file      => run this script file with -f (when $sql is undef)
+#   app       => application_name (to find the backend)
+#   timeout   => seconds until the session is considered hung (from start)
+# Returns a session hashref for bg_* functions.
+sub bg_start
+{
+	my ($node, $db, $sql, %o) = @_;
+	my $s = {
+		out  => '',
+		err  => '',
+		in   => $o{stdin} // '',
+		app  => $o{app} // 'pgu_bg',
+		node => $node,
+		db   => $db,
+	};
+	$s->{timer} = IPC::Run::timeout($o{timeout} // hang_timeout());
+	my @cmd = (
+		'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d',
+		$node->connstr($db) . " application_name=$s->{app}");
+	if (defined $sql)     { push @cmd, '-c', $sql; }
+	elsif (defined $o{file}) { push @cmd, '-f', $o{file}; }
+	else                  { push @cmd, '-f', '-'; }
+	$s->{h} = IPC::Run::start(\@cmd, '<', \$s->{in}, '>', \$s->{out}, '2>',
+		\$s->{err}, $s->{timer});
+	return $s;
+}
+
+# Move pending stdin/stdout along without blocking.
+sub bg_pump
+{
+	my ($s) = @_;
+	eval { $s->{h}->pump_nb; };
+	return;
+}
+
+# Wait for the session to end.  Returns { rc, out, err, timed_out }.  A hung
+# session is killed (timed_out = 1).
+sub bg_finish
+{
+	my ($s) = @_;
+	my $timed_out = 0;
+	my $ok = eval { $s->{h}->finish; 1; };
+	if (!$ok)
+	{
+		my $e = $@;
+		$timed_out = 1 if $e =~ /timeout|timer/i || $s->{timer}->is_expired;
+		diag("background psql: $e") unless $timed_out;
+		eval { $s->{h}->kill_kill; };
+	}
+	my $rc = $timed_out ? -1 : ($s->{h}->full_result(0) >> 8);
+	return {
+		rc        => $rc,
+		out       => $s->{out},
+		err       => $s->{err},
+		timed_out => $timed_out
+	};
+}
+
+# Backend pid of the session (by application_name), waiting for it to show up.
+sub bg_backend_pid
+{
+	my ($s) = @_;
+	my $deadline = time() + hang_timeout();
+	while (time() < $deadline)
+	{
+		bg_pump($s);
+		my $pid = $s->{node}->safe_psql('postgres',
+			"SELECT coalesce(min(pid)::text, '') FROM pg_stat_activity "
+			  . "WHERE application_name = '$s->{app}'");
+		return $pid if $pid ne '';
+		return '' unless $s->{h}->pumpable;
+		usleep(50_000);
+	}
+	return '';
+}
+
+# Wait until the session's backend is active running a query that matches
+# $like (SQL LIKE pattern); returns its pid, or '' if it ended / never did.
+sub bg_wait_active
+{
+	my ($s, $like) = @_;
+	my $deadline = time() + hang_timeout();
+	while (time() < $deadline)
+	{
+		bg_pump($s);
+		my $pid = $s->{node}->safe_psql('postgres',
+			"SELECT coalesce(min(pid)::text, '') FROM pg_stat_activity "
+			  . "WHERE application_name = '$s->{app}' AND state = 'active' "
+			  . "AND query LIKE '$like'");
+		return $pid if $pid ne '';
+		return '' unless $s->{h}->pumpable;
+		usleep(20_000);
+	}
+	return '';
+}
+
+# Wait until $cond->() is true (polling), bounded by the hang timeout.
+sub wait_progress
+{
+	my ($cond, $timeout) = @_;
+	my $deadline = time() + ($timeout // hang_timeout());
+	while (time() < $deadline)
+	{
+		return 1 if $cond->();
+		usleep(50_000);
+	}
+	return 0;
+}
+
+# Server log from byte offset $off.
+sub slurp_log_from
+{
+	my ($node, $off) = @_;
+	return PostgreSQL::Test::Utils::slurp_file($node->logfile, $off // 0);
+}
+
+# Number of lines of $text matching $re.
+sub count_matches
+{
+	my ($text, $re) = @_;
+	return scalar(grep { $_ =~ $re } split /\n/, $text);
+}
+
+1;

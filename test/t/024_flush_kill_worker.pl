@@ -1,0 +1,138 @@
+# Copyright (c) pg_uring authors
+#
+# Issue 4, TAP 5: SIGKILL of the ring worker in the middle of a large flush
+# (about 200 MB of dirty buffers).  The postmaster must treat it as a crash
+# and reinitialize, the flushing session must end (not hang), crash
+# recovery must bring back every committed row, and the oracle (md5 of the
+# table, amcheck, pg_checksums after a clean stop) must be clean: pages the
+# ring had half written when it died are repaired by recovery or were never
+# marked clean.
+#
+# Two rounds:
+#   A  deterministic: the worker is stopped (SIGSTOP) before the flush, so
+#      the flush queues its batches and waits; it is killed with the
+#      requests queued;
+#   B  in flight: the worker runs; it is killed as soon as the flush has
+#      written some blocks (pg_uring_progress), while the rest are in the
+#      ring or queued.
+
+use strict;
+use warnings;
+
+use FindBin;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep time);
+use PgUringTest;
+require "$FindBin::RealBin/029_flush_lib.pm";
+FlushTestLib->import;
+
+my $mb = soak() ? 400 : 200;
+my $node = flush_node('flush_kill',
+	conf => "shared_buffers = " . ($mb + 120) . "MB\npg_uring.progress_interval = 0\n");
+ring_skip_unless_up($node);
+
+my $stopped;
+END { kill('CONT', $stopped) if $stopped; }
+
+# A table of ~$mb MB, two ~1.9 kB rows per page, left dirty in shared
+# buffers (INSERT ... SELECT does not use a ring of buffers).
+sub dirty_table
+{
+	my ($name) = @_;
+	my $rows = $mb * 128 * 2;
+	$node->safe_psql(
+		'postgres', qq{
+CREATE TABLE $name (id int PRIMARY KEY, v int NOT NULL, pad text NOT NULL)
+  WITH (autovacuum_enabled = off, fillfactor = 50);
+ALTER TABLE $name ALTER COLUMN pad SET STORAGE PLAIN;
+INSERT INTO $name SELECT g, g % 97, repeat(md5(g::text), 59) FROM generate_series(1, $rows) g;
+});
+	my $md5 = table_md5($node, 'postgres', $name);
+	my ($dirty, $resident) = split /\|/, rel_dirty($node, 'postgres', $name, 0);
+	cmp_ok($dirty, '>', $mb * 128 * 0.9, "$name: $dirty of $resident buffers dirty ($mb MB)");
+	return $md5;
+}
+
+my %md5;
+my @tables;
+for my $round ('A', 'B')
+{
+	my $t = "kf_$round";
+	push @tables, $t;
+	$md5{$t} = dirty_table($t);
+
+	my $wpid = ring_status($node)->{worker_pid};
+	like($wpid, qr/^\d+$/, "[$round] ring worker pid $wpid");
+	if ($round eq 'A')
+	{
+		is(kill('STOP', $wpid), 1, "[$round] worker stopped before the flush");
+		$stopped = $wpid;
+	}
+
+	my $s = bg_start($node, 'postgres',
+		"SET pg_uring.io_method = io_uring; SELECT * FROM pg_uring_flush('$t')",
+		app => "kflush$round");
+	like(bg_wait_active($s, '%pg_uring_flush%'), qr/^\d+$/, "[$round] the flush is running");
+
+	if ($round eq 'A')
+	{
+		ok( wait_progress(
+				sub {
+					$node->safe_psql('postgres', 'SELECT queued FROM pg_uring_status') > 0;
+				}),
+			"[$round] the flush has queued requests for the (stopped) worker");
+	}
+	else
+	{
+		ok( wait_progress(
+				sub {
+					my $d = $node->safe_psql('postgres',
+						"SELECT coalesce(max(blocks_done), 0) FROM pg_uring_progress WHERE operation = 'flush'");
+					$d > 0;
+				}),
+			"[$round] the flush has written blocks through the ring");
+	}
+	my $st = $node->safe_psql('postgres',
+		"SELECT queued || ' queued, ' || in_flight || ' in flight' FROM pg_uring_status");
+	my $prog = $node->safe_psql('postgres',
+		"SELECT coalesce(max(blocks_done), -1) || ' of ' || coalesce(max(blocks_total), -1) "
+		  . "FROM pg_uring_progress WHERE operation = 'flush'");
+	note("[$round] at the kill: $st; flush progress $prog");
+
+	my $off = -s $node->logfile;
+	is(kill('KILL', $wpid), 1, "[$round] SIGKILL sent to the ring worker");
+	$stopped = undef;
+	my $r = bg_finish($s);
+	ok(!$r->{timed_out}, "[$round] the flushing session ended (did not hang)");
+	note("[$round] flush session: rc $r->{rc}, out '$r->{out}', err '$r->{err}'");
+	if ($round eq 'A')
+	{
+		isnt($r->{rc}, 0, "[$round] the flush did not complete");
+	}
+	ok(wait_crash_restart($node, $off), "[$round] crash-restart happened and the server is ready");
+	like(slurp_log_from($node, $off), qr/\(PID $wpid\) was terminated by signal 9/,
+		"[$round] the postmaster saw the worker die of SIGKILL");
+	my $new = wait_for_worker($node, $wpid);
+	like($new, qr/^\d+$/, "[$round] a new ring worker is running ($new)");
+	is(ring_wait_settled($node)->{ring_up}, 't', "[$round] the ring is up again");
+
+	for my $u (@tables)
+	{
+		is(table_md5($node, 'postgres', $u), $md5{$u}, "[$round] $u: every row is back");
+	}
+	# After recovery: flush through the new worker works and leaves it clean.
+	my $f = $node->safe_psql('postgres',
+		"SET pg_uring.io_method = io_uring; SELECT (flushed >= 0)::text || ' ' || redirtied FROM pg_uring_flush('$t')");
+	is($f, 'true 0', "[$round] a flush through the new worker works");
+	is((split /\|/, rel_dirty($node, 'postgres', $t))[0], '0', "[$round] and leaves $t clean");
+}
+
+flush_oracle($node, 'postgres', 'after the worker kills', @tables);
+for my $u (@tables)
+{
+	is(table_md5($node, 'postgres', $u), $md5{$u}, "$u: content unchanged over a clean restart");
+}
+$node->stop;
+done_testing();

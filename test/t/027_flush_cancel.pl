@@ -1,0 +1,170 @@
+# Copyright (c) pg_uring authors
+#
+# Issue 4: "an ERROR, a cancel or a worker crash in the middle of a batch
+# must leave no buffer stuck in I/O-in-progress, and no buffer marked clean
+# without having been written".  This is the cancel case (the ERROR case is
+# 023, the crash case 024).
+#
+# A freshly loaded table (its file was extended with zeroed pages, its
+# buffers are dirty) is flushed and the flush is cancelled in the middle:
+#   - the session gets the cancel within a bounded time, no buffer stays
+#     pinned;
+#   - a CHECKPOINT then completes (a buffer stuck in I/O would hang it) and
+#     writes whatever is still dirty;
+#   - an immediate stop: redo starts at that checkpoint, past the load, so
+#     the rows after the restart come from the data files alone.  A buffer
+#     marked clean without being written would have been skipped by the
+#     checkpoint and would be a zeroed page now: the md5 and pg_checksums
+#     would show it.
+# Rounds:
+#   io_uring  deterministic: the ring worker is stopped (SIGSTOP) so the
+#             flush waits with requests queued; it is cancelled there, then
+#             the worker continues;
+#   sync      deterministic where gdb is available: the backend is paused
+#             by gdb in its 20th pwritev(), cancelled, and let go; without
+#             gdb the cancel is sent as soon as pg_uring_progress shows
+#             written blocks (if the flush wins that race, the oracle still
+#             holds and the round says so).
+
+use strict;
+use warnings;
+
+use FindBin;
+use IPC::Run;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep time);
+use PgUringTest;
+require "$FindBin::RealBin/029_flush_lib.pm";
+FlushTestLib->import;
+
+my $mb = 100;
+my $node = flush_node('flush_cancel',
+	conf => "shared_buffers = " . ($mb + 100) . "MB\npg_uring.progress_interval = 0\n");
+my $ring_up = ring_wait_settled($node)->{ring_up} eq 't';
+
+my $stopped;
+END { kill('CONT', $stopped) if $stopped; }
+
+my $have_gdb = eval { IPC::Run::run([ 'gdb', '--version' ], '>', \my $o, '2>', \my $e) }
+  && gdb_usable(aux_pid($node, 'checkpointer'));
+note($have_gdb ? 'gdb can attach: the sync round is deterministic' : 'no usable gdb: the sync round races');
+
+my @tables;
+for my $method ('io_uring', 'sync')
+{
+	if ($method eq 'io_uring' && !$ring_up)
+	{
+		note('ring is down: io_uring round skipped');
+		next;
+	}
+	my $t = "cf_$method";
+	push @tables, $t;
+	my $rows = $mb * 128 * 2;
+	$node->safe_psql(
+		'postgres', qq{
+CREATE TABLE $t (id int PRIMARY KEY, v int NOT NULL, pad text NOT NULL)
+  WITH (autovacuum_enabled = off, fillfactor = 50);
+ALTER TABLE $t ALTER COLUMN pad SET STORAGE PLAIN;
+INSERT INTO $t SELECT g, g % 89, repeat(md5(g::text), 59) FROM generate_series(1, $rows) g;
+});
+	my $md5 = table_md5($node, 'postgres', $t);
+	my ($dirty0, $res0) = split /\|/, rel_dirty($node, 'postgres', $t, 0);
+	cmp_ok($dirty0, '>', $mb * 128 * 0.9, "[$method] $dirty0 dirty buffers");
+	my ($max_lsn) = split /\|/, rel_page_lsns($node, 'postgres', $t);
+
+	my $wpid = ring_status($node)->{worker_pid};
+	if ($method eq 'io_uring')
+	{
+		is(kill('STOP', $wpid), 1, "[$method] ring worker stopped");
+		$stopped = $wpid;
+	}
+	my $flush_sql = "SET pg_uring.io_method = $method; SELECT * FROM pg_uring_flush('$t');\n";
+	my ($s, $bpid, $gdb, $gin, $gout);
+	if ($method eq 'sync' && $have_gdb)
+	{
+		# idle session; gdb stops it in its 20th pwritev (the sync path's write)
+		$s = bg_start($node, 'postgres', undef, app => "cflush_$method");
+		$bpid = bg_backend_pid($s);
+		$gin = "set pagination off\nset confirm off\nhandle all nostop noprint pass\n"
+		  . "break pwritev\nignore 1 19\ncontinue\n";
+		$gout = '';
+		$gdb = IPC::Run::start([ 'gdb', '-q', '-nx', '-p', $bpid ],
+			'<', \$gin, '>&', \$gout, IPC::Run::timeout(2 * hang_timeout()));
+		ok(wait_progress(sub { $gdb->pump_nb; $gout =~ /Continuing/ }), "[$method] gdb attached")
+		  or diag($gout);
+		$s->{in} .= $flush_sql;
+		ok( wait_progress(sub { bg_pump($s); $gdb->pump_nb; $gout =~ /Breakpoint 1,/ }),
+			"[$method] the flush is paused in the middle of its writes")
+		  or diag($gout);
+	}
+	else
+	{
+		$s = bg_start($node, 'postgres', $flush_sql, app => "cflush_$method");
+		$bpid = bg_wait_active($s, '%pg_uring_flush%');
+	}
+	like($bpid, qr/^\d+$/, "[$method] the flush is running");
+	if ($gdb)
+	{
+		# nothing to wait for: it is paused
+	}
+	elsif ($method eq 'io_uring')
+	{
+		ok( wait_progress(
+				sub { $node->safe_psql('postgres', 'SELECT queued FROM pg_uring_status') > 0 }),
+			"[$method] the flush waits with requests queued");
+	}
+	else
+	{
+		wait_progress(
+			sub {
+				$node->safe_psql('postgres',
+					"SELECT coalesce(max(blocks_done), 0) FROM pg_uring_progress WHERE operation = 'flush'"
+				) > 0
+				  || $node->safe_psql('postgres',
+					"SELECT count(*) FROM pg_stat_activity WHERE pid = $bpid AND state = 'active'") eq '0';
+			});
+	}
+	$node->safe_psql('postgres', "SELECT pg_cancel_backend($bpid)");
+	if ($gdb)
+	{
+		$gin .= "delete\ndetach\nquit\n";
+		ok(eval { $gdb->finish; 1 }, "[$method] gdb detached") or eval { $gdb->kill_kill };
+	}
+	if ($method eq 'io_uring')
+	{
+		usleep(500_000);    # the cancel arrives while the requests are queued
+		is(kill('CONT', $wpid), 1, "[$method] ring worker continues");
+		$stopped = undef;
+	}
+	my $r = bg_finish($s);
+	ok(!$r->{timed_out}, "[$method] the flush session ended (no hang)");
+	if ($method eq 'io_uring' || $gdb)
+	{
+		like($r->{err}, qr/canceling statement due to user request/, "[$method] the flush was cancelled");
+	}
+	else
+	{
+		note("[$method] flush: rc $r->{rc} err '$r->{err}' (the flush may win the race)");
+	}
+	is(pinned_buffers($node, 'postgres', $t), '0', "[$method] no buffer left pinned");
+	my ($dirty1, $res1) = split /\|/, rel_dirty($node, 'postgres', $t, 0);
+	is($res1, $res0, "[$method] all buffers still cached");
+	note("[$method] after the cancel: $dirty1 of $dirty0 still dirty");
+	is(ring_status($node)->{worker_pid}, $wpid, "[$method] the worker did not crash");
+
+	my $ok = eval { $node->safe_psql('postgres', 'CHECKPOINT', timeout => hang_timeout()); 1 };
+	ok($ok, "[$method] CHECKPOINT completes (no buffer stuck in I/O)");
+	my $redo = $node->safe_psql('postgres', 'SELECT redo_lsn FROM pg_control_checkpoint()');
+	ok(lsn_cmp($redo, $max_lsn) >= 0, "[$method] redo starts past the load");
+	$node->stop('immediate');
+	$node->start;
+	ring_wait_settled($node);
+	is(table_md5($node, 'postgres', $t), $md5,
+		"[$method] every row is on disk: nothing was marked clean without being written");
+}
+
+flush_oracle($node, 'postgres', 'after the cancelled flushes', @tables);
+$node->stop;
+done_testing();
