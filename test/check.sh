@@ -188,9 +188,6 @@ if [ "${PG_URING_SKIP_TAP:-}" != "1" ]; then
     fi
 fi
 
-cleanup
-[ "${PG_URING_KEEP:-}" = "1" ] || [ "$failed" -eq 0 ] || \
-    echo "check.sh: rerun with PG_URING_KEEP=1 to keep the scratch tree for inspection"
 echo
 [ "$regress_rc" -eq 0 ] || echo "pg_regress FAILED (exit $regress_rc)"
 [ "$tap_rc" -eq 0 ] || echo "TAP FAILED (exit $tap_rc)"

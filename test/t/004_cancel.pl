@@ -81,6 +81,18 @@ sub interrupted_prewarm
 	my $worker = $method eq 'io_uring' ? worker_pid($node) : undef;
 	my $r0 = proc_rchar($pid);
 
+	# io_uring: freeze the ring before the prewarm starts, so that it is
+	# certainly running (and blocked on the ring) when the interrupt comes.
+	# Freezing it afterwards races with a page-cache-hot read mode prewarm,
+	# which can finish within milliseconds.
+	my ($victim, $other);
+	if ($method eq 'io_uring')
+	{
+		$victim = $worker;
+		kill('STOP', $victim);
+		push @stopped, $victim;
+	}
+
 	$s->{in} .= "SET pg_uring.io_method = '$method'; $set SELECT pg_uring_prewarm('t', '$mode');\n";
 	my $deadline = time() + 10;
 	while (length($s->{in}) && time() < $deadline)
@@ -89,15 +101,9 @@ sub interrupted_prewarm
 		usleep(200) if length($s->{in});
 	}
 
-	my ($victim, $other);
 	if ($method eq 'io_uring')
 	{
-		# Let it get going, then freeze the ring: the prewarm cannot finish
-		# until the worker is continued.
-		usleep(20_000);
-		$victim = $worker;
-		kill('STOP', $victim);
-		push @stopped, $victim;
+		# The ring is frozen: the prewarm cannot finish until it is continued.
 		usleep(300_000);
 		if ($how eq 'cancel')
 		{
