@@ -487,9 +487,20 @@ start_batch(PguStream *s, const char *path)
 	while (s->head != NULL && batch_is_done(s->head))
 		complete_oldest(s);
 
-	/* window full: drain to half, so that refills come in bursts */
+	/*
+	 * Window full: drain to half, so that refills come in bursts.  Sleep
+	 * only on the last batch that has to complete (the worker completes
+	 * roughly in order), so that the worker wakes us once per drain rather
+	 * than once per batch.
+	 */
 	if (s->inflight >= s->max_inflight)
 	{
+		PguBatch   *target = s->head;
+		int			k;
+
+		for (k = 1; k < s->inflight - s->max_inflight / 2 && target->next; k++)
+			target = target->next;
+		batch_wait(s, target);
 		while (s->head != NULL && s->inflight > s->max_inflight / 2)
 			complete_oldest(s);
 	}
@@ -578,6 +589,9 @@ pgu_stream_drain(PguStream *s)
 			s->cur = NULL;
 		}
 	}
+	/* one wakeup for the lot: sleep on the newest batch first */
+	if (s->tail != NULL)
+		batch_wait(s, s->tail);
 	while (s->head != NULL)
 		complete_oldest(s);
 }

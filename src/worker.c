@@ -73,6 +73,12 @@ typedef struct FdEntry
 
 #define FD_CACHE_SIZE 16
 
+/* How long the worker polls for the next request before it sleeps. */
+#define SPIN_FOR_WORK_US 50
+
+/* Idle time after which cached descriptors are closed. */
+#define IDLE_FD_CLOSE_MS 100
+
 static PguRing *ring = NULL;
 static WorkerIo *ios = NULL;
 static WorkerIo *free_ios = NULL;
@@ -530,6 +536,34 @@ dio_alignment(int *mem_align, int *offset_align)
 #endif
 }
 
+/*
+ * Poll the queue for up to SPIN_FOR_WORK_US; true if a request arrived.
+ * Reads the FIFO count without the lock: it is only a hint, the queue is
+ * then taken properly.
+ */
+static bool
+spin_for_work(void)
+{
+	instr_time	start;
+	instr_time	now;
+	int			i;
+
+	INSTR_TIME_SET_CURRENT(start);
+	for (i = 1;; i++)
+	{
+		if (((volatile PguShared *) pgu_shared)->fifo_count > 0)
+			return true;
+		pg_spin_delay();
+		if ((i & 63) == 0)
+		{
+			INSTR_TIME_SET_CURRENT(now);
+			INSTR_TIME_SUBTRACT(now, start);
+			if (INSTR_TIME_GET_MICROSEC(now) >= SPIN_FOR_WORK_US)
+				return false;
+		}
+	}
+}
+
 /* Set up the ring and publish its status; LOG once if it is refused. */
 static void
 worker_setup_ring(void)
@@ -634,13 +668,30 @@ pgu_worker_main(Datum main_arg)
 		if (ring != NULL)
 			take_new_requests();
 
+		/*
+		 * Out of work.  A backend that streams a relation hands us its next
+		 * batch within tens of microseconds; wait that long before paying
+		 * for a sleep and a wakeup signal.
+		 */
+		if (ring != NULL && inflight == 0 && ready_head == NULL && spin_for_work())
+			continue;
+
 		if (ring == NULL || (inflight == 0 && ready_head == NULL))
 		{
-			close_idle_fds();
+			int			rc;
+
 			pgstat_report_activity(STATE_IDLE, NULL);
-			(void) WaitLatch(MyLatch,
-							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 1000L, PG_WAIT_EXTENSION);
+
+			/*
+			 * Idle.  Cached descriptors are closed once we have been idle for
+			 * a while (so that files dropped meanwhile release their space),
+			 * not at every gap between one backend's bursts.
+			 */
+			rc = WaitLatch(MyLatch,
+						   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						   IDLE_FD_CLOSE_MS, PG_WAIT_EXTENSION);
+			if (rc & WL_TIMEOUT)
+				close_idle_fds();
 			continue;
 		}
 
