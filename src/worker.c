@@ -68,10 +68,14 @@ typedef struct FdEntry
 	uint8		flags;
 	int			fd;
 	int			refs;			/* slots using it */
+	instr_time	last_used;
 	char		path[MAXPGPATH];
 } FdEntry;
 
 #define FD_CACHE_SIZE 16
+
+/* op_id is (pgprocno << 40) | per-backend counter; see pageio.c */
+#define OP_BACKEND(op_id) ((op_id) >> 40)
 
 /* How long the worker polls for the next request before it sleeps. */
 #define SPIN_FOR_WORK_US 50
@@ -163,8 +167,21 @@ slot_open(PguSlot *slot)
 			strcmp(e->path, slot->path) == 0)
 		{
 			e->refs++;
+			INSTR_TIME_SET_CURRENT(e->last_used);
 			slot_fd_entry[idx] = i;
 			return e->fd;
+		}
+
+		/*
+		 * A backend runs one operation at a time: a request of a newer
+		 * operation of the same backend means its older one is over, and
+		 * so are the descriptors it used (its relation may be gone now).
+		 */
+		if (e->fd >= 0 && e->refs == 0 && e->op_id != slot->op_id &&
+			OP_BACKEND(e->op_id) == OP_BACKEND(slot->op_id))
+		{
+			close(e->fd);
+			e->fd = -1;
 		}
 		if (e->fd < 0 && free_entry < 0)
 			free_entry = i;
@@ -200,6 +217,7 @@ slot_open(PguSlot *slot)
 		e->op_id = slot->op_id;
 		e->flags = slot->flags;
 		e->refs = 1;
+		INSTR_TIME_SET_CURRENT(e->last_used);
 		strlcpy(e->path, slot->path, MAXPGPATH);
 		slot_fd_entry[idx] = free_entry;
 	}
@@ -222,18 +240,31 @@ slot_close(PguSlot *slot)
 	slot_fd[idx] = -1;
 }
 
-/* Close every cached descriptor; called when the worker is idle. */
+/*
+ * Close cached descriptors that no slot uses and that were last used more
+ * than IDLE_FD_CLOSE_MS ago (all unused ones if all = true).  So a file
+ * that was dropped meanwhile releases its space soon, even while the
+ * worker stays busy with other backends' requests.
+ */
 static void
-close_idle_fds(void)
+close_idle_fds(bool all)
 {
+	instr_time	now;
 	int			i;
 
+	INSTR_TIME_SET_CURRENT(now);
 	for (i = 0; i < FD_CACHE_SIZE; i++)
 	{
-		if (fd_cache[i].fd >= 0 && fd_cache[i].refs == 0)
+		FdEntry    *e = &fd_cache[i];
+		instr_time	age = now;
+
+		if (e->fd < 0 || e->refs != 0)
+			continue;
+		INSTR_TIME_SUBTRACT(age, e->last_used);
+		if (all || INSTR_TIME_GET_MILLISEC(age) >= IDLE_FD_CLOSE_MS)
 		{
-			close(fd_cache[i].fd);
-			fd_cache[i].fd = -1;
+			close(e->fd);
+			e->fd = -1;
 		}
 	}
 }
@@ -507,7 +538,7 @@ worker_cleanup(int code, Datum arg)
 		ready_tail = NULL;
 	}
 	pgu_worker_detach();
-	close_idle_fds();
+	close_idle_fds(true);
 	if (ring != NULL && inflight == 0)
 		pgu_ring_destroy(ring);
 	ring = NULL;
@@ -691,12 +722,13 @@ pgu_worker_main(Datum main_arg)
 						   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						   IDLE_FD_CLOSE_MS, PG_WAIT_EXTENSION);
 			if (rc & WL_TIMEOUT)
-				close_idle_fds();
+				close_idle_fds(true);
 			continue;
 		}
 
 		prep_ready();
 		submit_and_reap(true);
+		close_idle_fds(false);
 	}
 
 	proc_exit(1);
