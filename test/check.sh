@@ -19,7 +19,10 @@
 #   PROVE_TESTS=...    only these TAP files (relative to the tree, e.g. test/t/001_x.pl)
 #   PG_URING_SOAK=1    longer soak runs in the TAP tests
 #   PG_URING_KEEP=1    keep the scratch directory even when everything passed
-#   PG_URING_SKIP_REGRESS=1 / PG_URING_SKIP_TAP=1   skip one half
+#   PG_URING_SKIP_REGRESS=1 / PG_URING_SKIP_TAP=1 / PG_URING_SKIP_BENCH=1
+#                      skip pg_regress, the TAP tests, or the benchmark smoke
+#                      test (make bench-quick: every method runs and returns
+#                      the right block counts; no speed is asserted)
 #
 # The last line of output is "N passed, N failed" (pg_regress tests + TAP files).
 # The exit status is non-zero on any failure.
@@ -30,7 +33,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-contrib liburing-dev
-          libipc-run-perl build-essential gdb)
+          libipc-run-perl build-essential gdb fio gnuplot-nox)
 TEST_USER=postgres
 
 log() { printf '\n==> %s\n' "$*"; }
@@ -87,6 +90,8 @@ fi
 chmod 755 "$SCRATCH"
 
 SCRATCH_DONE=0
+bench_rc=0
+
 cleanup() {
     [ "$SCRATCH_DONE" -eq 1 ] && return
     SCRATCH_DONE=1
@@ -188,11 +193,26 @@ if [ "${PG_URING_SKIP_TAP:-}" != "1" ]; then
     fi
 fi
 
+# ------------------------------------------------------- benchmark smoke --
+if [ "${PG_URING_SKIP_BENCH:-}" != "1" ] && [ -z "${PROVE_TESTS:-}" ]; then
+    log "benchmark smoke test (make bench-quick)"
+    set +e
+    make bench-quick PG_CONFIG="$PG_CONFIG" BENCH_OUT="$SCRATCH/bench-out" 2>&1 | tail -n 60
+    bench_rc=${PIPESTATUS[0]}
+    set -e
+    if [ "$bench_rc" -eq 0 ]; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+    fi
+fi
+
 echo
+[ "$bench_rc" -eq 0 ] || echo "bench-quick FAILED (exit $bench_rc)"
 [ "$regress_rc" -eq 0 ] || echo "pg_regress FAILED (exit $regress_rc)"
 [ "$tap_rc" -eq 0 ] || echo "TAP FAILED (exit $tap_rc)"
 echo "$passed passed, $failed failed"
-if [ "$failed" -ne 0 ] || [ "$regress_rc" -ne 0 ] || [ "$tap_rc" -ne 0 ]; then
+if [ "$failed" -ne 0 ] || [ "$regress_rc" -ne 0 ] || [ "$tap_rc" -ne 0 ] || [ "$bench_rc" -ne 0 ]; then
     exit 1
 fi
 exit 0
