@@ -268,33 +268,42 @@ flush_item(PguStream *stream, FlushState *st, FlushItem *item)
 	PageSetChecksumInplace((Page) copy, item->tag.blockNum);
 }
 
+/* What flush_feed works on. */
+typedef struct FlushFeed
+{
+	FlushState *st;
+	FlushItem  *items;
+	int			nitems;
+} FlushFeed;
+
+/* Start the write of every dirty item. */
+static void
+flush_feed(PguStream *stream, void *arg)
+{
+	FlushFeed  *f = (FlushFeed *) arg;
+	int			i;
+
+	for (i = 0; i < f->nitems && !pgu_stream_interrupted(stream); i++)
+	{
+		if (f->items[i].dirty)
+			flush_item(stream, f->st, &f->items[i]);
+	}
+}
+
 /* Write back every dirty buffer in items[]. */
 static void
 flush_items(Relation rel, FlushItem *items, int nitems, FlushState *st)
 {
 	PguStream  *stream;
-	int			i;
+	FlushFeed	feed;
 
 	pgu_progress_start("flush", RelationGetRelid(rel), nitems);
 	stream = pgu_stream_begin(PGU_OP_WRITE, false,
 							  write_batch_done, st);
-	PG_TRY();
-	{
-		for (i = 0; i < nitems && !pgu_stream_interrupted(stream); i++)
-		{
-			if (items[i].dirty)
-				flush_item(stream, st, &items[i]);
-		}
-		pgu_stream_end(stream);
-	}
-	PG_CATCH();
-	{
-		pgu_stream_abort(stream);
-		pgu_claim_abort_all();
-		pgu_progress_end();
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+	feed.st = st;
+	feed.items = items;
+	feed.nitems = nitems;
+	pgu_stream_run(stream, flush_feed, &feed, pgu_claim_abort_all);
 	pgu_progress_end();
 }
 

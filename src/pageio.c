@@ -641,6 +641,29 @@ pgu_stream_abort(PguStream *s)
 	RESUME_INTERRUPTS();
 }
 
+/*
+ * Feed a stream and end it.  On an ERROR, wait until none of its I/O is in
+ * flight, then call undo (the caller's cleanup of memory it owns, such as
+ * claimed buffers), then re-throw.
+ */
+void
+pgu_stream_run(PguStream *s, PguFeedFunction feed, void *arg, void (*undo) (void))
+{
+	PG_TRY();
+	{
+		feed(s, arg);
+		pgu_stream_end(s);
+	}
+	PG_CATCH();
+	{
+		pgu_stream_abort(s);
+		if (undo)
+			undo();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
 /* Number of blocks in a batch. */
 int
 pgu_batch_nblocks(PguBatch *b)

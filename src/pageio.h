@@ -50,6 +50,12 @@ extern bool pgu_stream_interrupted(PguStream *stream);
 extern void pgu_stream_drain(PguStream *stream);
 extern void pgu_stream_end(PguStream *stream);
 extern void pgu_stream_abort(PguStream *stream);
+
+/* Feeds a stream; called by pgu_stream_run. */
+typedef void (*PguFeedFunction) (PguStream *stream, void *arg);
+
+extern void pgu_stream_run(PguStream *stream, PguFeedFunction feed, void *arg,
+						   void (*undo) (void));
 extern bool pgu_stream_uses_ring(PguStream *stream);
 
 /* Accessors for a completed batch, valid inside the callback. */

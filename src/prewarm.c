@@ -142,11 +142,24 @@ read_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 	pgu_progress_update(st->done, st->done * BLCKSZ);
 }
 
+/* What prewarm_feed works on. */
+typedef struct PrewarmFeed
+{
+	PrewarmState *st;
+	PrewarmMode mode;
+	const BlockNumber *blocks;
+	int64		nblocks;
+} PrewarmFeed;
+
 /* Feed the blocks to the stream, claiming buffers in buffer mode. */
 static void
-prewarm_feed(PguStream *stream, PrewarmState *st, PrewarmMode mode,
-			 const BlockNumber *blocks, int64 nblocks)
+prewarm_feed(PguStream *stream, void *arg)
 {
+	PrewarmFeed *f = (PrewarmFeed *) arg;
+	PrewarmState *st = f->st;
+	PrewarmMode mode = f->mode;
+	const BlockNumber *blocks = f->blocks;
+	int64		nblocks = f->nblocks;
 	char		path[MAXPGPATH];
 	BlockNumber cur_seg = InvalidBlockNumber;
 	int64		i;
@@ -186,6 +199,7 @@ prewarm_blocks(Relation rel, ForkNumber fork, PrewarmMode mode,
 			   const BlockNumber *blocks, int64 nblocks)
 {
 	PrewarmState st;
+	PrewarmFeed feed;
 	PguStream  *stream;
 	int64		i;
 
@@ -233,20 +247,12 @@ prewarm_blocks(Relation rel, ForkNumber fork, PrewarmMode mode,
 							  mode == PREWARM_BUFFER && pgu_direct_io,
 							  mode == PREWARM_BUFFER ? buffer_batch_done : read_batch_done,
 							  &st);
-	PG_TRY();
-	{
-		prewarm_feed(stream, &st, mode, blocks, nblocks);
-		pgu_stream_end(stream);
-	}
-	PG_CATCH();
-	{
-		/* first no I/O in flight into our buffers, then undo the claims */
-		pgu_stream_abort(stream);
-		pgu_claim_abort_all();
-		pgu_progress_end();
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+	feed.st = &st;
+	feed.mode = mode;
+	feed.blocks = blocks;
+	feed.nblocks = nblocks;
+	/* on an ERROR: first no I/O in flight into our buffers, then undo claims */
+	pgu_stream_run(stream, prewarm_feed, &feed, pgu_claim_abort_all);
 	pgu_progress_end();
 
 	return st.done;

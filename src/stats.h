@@ -59,7 +59,6 @@ typedef struct PguStats
 	pg_atomic_uint64 reset_time;	/* TimestampTz */
 } PguStats;
 
-extern Size pgu_stats_shmem_size(void);
 extern void pgu_stats_shmem_init(PguStats *stats, bool found);
 
 extern void pgu_count(PguStatsPath path, PguCounter c, uint64 n);

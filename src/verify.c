@@ -347,10 +347,24 @@ check_segment_tails(VerifyState *st, BlockNumber nblocks)
 	}
 }
 
+/* What verify_feed works on. */
+typedef struct VerifyFeed
+{
+	VerifyState *st;
+	ForkNumber	fork;
+	int64		first;
+	int64		last;
+} VerifyFeed;
+
 /* Feed a fork's block range to the stream, throttled. */
 static void
-verify_feed(PguStream *stream, VerifyState *st, ForkNumber fork, int64 first, int64 last)
+verify_feed(PguStream *stream, void *arg)
 {
+	VerifyFeed *f = (VerifyFeed *) arg;
+	VerifyState *st = f->st;
+	ForkNumber	fork = f->fork;
+	int64		first = f->first;
+	int64		last = f->last;
 	char		path[MAXPGPATH];
 	BlockNumber cur_seg = InvalidBlockNumber;
 	int64		b;
@@ -377,6 +391,7 @@ static void
 verify_fork(VerifyState *st, ForkNumber fork, int64 first, int64 last)
 {
 	PguStream  *stream;
+	VerifyFeed	feed;
 
 	st->fork = fork;
 	if (last < first)
@@ -385,17 +400,11 @@ verify_fork(VerifyState *st, ForkNumber fork, int64 first, int64 last)
 	stream = pgu_stream_begin(PGU_OP_READ, pgu_direct_io,
 							  verify_batch_done, st);
 	st->path = pgu_stream_uses_ring(stream) ? PGU_PATH_RING : PGU_PATH_SYNC;
-	PG_TRY();
-	{
-		verify_feed(stream, st, fork, first, last);
-		pgu_stream_end(stream);
-	}
-	PG_CATCH();
-	{
-		pgu_stream_abort(stream);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+	feed.st = st;
+	feed.fork = fork;
+	feed.first = first;
+	feed.last = last;
+	pgu_stream_run(stream, verify_feed, &feed, NULL);
 }
 
 /* Verify the given forks (or all) of an open relation. */

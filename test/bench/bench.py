@@ -81,6 +81,9 @@ SERVER_LOG = os.path.join(SCRATCH, 'server.log')
 DB = 'bench'
 TABLE = 'bench_table'
 INDEX = 'bench_table_pkey'
+FLUSH_TABLE = 'bench_flush'
+FLUSH_MB = int(env('BENCH_FLUSH_MB', '64' if QUICK else '512'))
+FLUSH_ROWS_PER_PAGE = 30        # char(84) rows at fillfactor 50
 
 failures = []      # hard failures: wrong counts, errors, methods not run
 warnings = []      # soft findings worth reporting
@@ -350,7 +353,7 @@ class Case:
 
     def setup_sql(self):
         s = []
-        if self.kind in ('uring', 'verify'):
+        if self.kind in ('uring', 'verify', 'flush'):
             s.append("SET pg_uring.io_method = '%s'" % self.io_method)
             s.append("SET pg_uring.direct_io = %s" % ('on' if self.direct else 'off'))
             if self.qd:
@@ -373,6 +376,8 @@ class Case:
             return "SELECT pg_uring_prewarm('%s', '%s')" % (rel, self.mode)
         if self.kind == 'verify':
             return "SELECT count(*) FROM pg_uring_verify('%s', 'main')" % rel
+        if self.kind == 'flush':
+            return "SELECT flushed FROM pg_uring_flush('%s')" % FLUSH_TABLE
         raise ValueError(self.kind)
 
 
@@ -387,6 +392,9 @@ def build_cases(has_verify):
             for q in QDS:
                 cases.append(Case('%s/buffer qd%d c%d' % ('ring+dio' if direct else 'ring', q, c),
                                   'uring', 'buffer', 'io_uring', direct, q, c))
+    cases += [Case('flush-sync', 'flush', 'flush', 'sync', workloads=('seq',)),
+              Case('flush-ring qd%d' % DEF_QD, 'flush', 'flush', 'io_uring', False, DEF_QD,
+                   workloads=('seq',))]
     if has_verify:
         cases += [Case('verify-sync', 'verify', 'verify', 'sync', workloads=('seq', 'index')),
                   Case('verify-ring qd%d c32' % max(QDS), 'verify', 'verify', 'io_uring', False,
@@ -445,6 +453,13 @@ def build_dataset(cl):
         rnd = random.Random(SEED)
         ds.blocks = sorted(rnd.sample(range(ds.nblocks), n))
         ds.blocks_literal = '{' + ','.join(map(str, ds.blocks)) + '}'
+        # the flush case dirties one row per page of this table with HOT
+        # updates (fillfactor 50), so that its size never changes
+        c.query('CREATE TABLE %s (id int8, v int4, filler char(84)) '
+                'WITH (fillfactor = 50, autovacuum_enabled = off)' % FLUSH_TABLE)
+        c.query("INSERT INTO %s SELECT g, 0, '' FROM generate_series(1, %d) g"
+                % (FLUSH_TABLE, FLUSH_MB * (1 << 20) // BLCKSZ * FLUSH_ROWS_PER_PAGE))
+        ds.flush_nblocks = int(c.scalar("SELECT pg_relation_size('%s') / 8192" % FLUSH_TABLE))
         c.query('CREATE TABLE bench_blocks (blk int8)')
         c.copy_in('COPY bench_blocks FROM STDIN', iter([''.join('%d\n' % b for b in ds.blocks).encode()]))
         c.query('CHECKPOINT')
@@ -619,6 +634,13 @@ def run_case(cl, ds, case, workload, rnd, setting):
         if need_ring and st and st[2] != 'io_uring':
             raise BenchFailure('effective_method is %s, not io_uring' % st[2])
         sql = case.call_sql(workload, ds)
+        if case.kind == 'flush':
+            # warm and dirty the flush table (one row per page, HOT), untimed
+            c.query("SELECT pg_uring_prewarm('%s')" % FLUSH_TABLE)
+            c.query("UPDATE %s SET v = v + 1 WHERE id %% %d = 0" % (FLUSH_TABLE, FLUSH_ROWS_PER_PAGE))
+            expected = int(c.scalar("SELECT count(*) FROM pg_buffercache WHERE isdirty AND relfilenode = "
+                                    "pg_relation_filenode('%s')" % FLUSH_TABLE))
+            res['expected_blocks'] = expected
         s0 = ring_stats(c)
         cpu0 = cpu_totals()
         b0, w0 = proc_snapshot(bpid), proc_snapshot(wpid)
@@ -676,7 +698,15 @@ def run_case(cl, ds, case, workload, rnd, setting):
         res['machine_busy_pct'] = round(100.0 * (dt - di) / dt, 1) if dt else None
 
         # ---- correctness checks (not timed) ----
-        if case.kind == 'verify':
+        if case.kind == 'flush':
+            left = int(c.scalar("SELECT count(*) FROM pg_buffercache WHERE isdirty AND relfilenode = "
+                                "pg_relation_filenode('%s')" % FLUSH_TABLE))
+            if left != 0 or ret is None or ret < expected * 0.9:
+                fail('%s %s round %d: flushed %s of %d dirty buffers, %d left dirty'
+                     % (workload, case.name, rnd, ret, expected, left))
+            else:
+                res['ok'] = True
+        elif case.kind == 'verify':
             if ret != 0:
                 fail('%s %s round %d: pg_uring_verify reported %s bad block(s) on a clean relation'
                      % (workload, case.name, rnd, ret))

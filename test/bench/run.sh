@@ -49,6 +49,8 @@
 #   BENCH_RA128 [1]         root: extra round(s) at 128 kB read-ahead
 #   BENCH_RA_ROUNDS [1]     how many
 #   BENCH_FIO [1], BENCH_FIO_RUNTIME [8]
+#   BENCH_FLUSH_MB [512]    size of the table the flush case dirties (one row
+#                           per page, HOT) and writes back with pg_uring_flush
 #   BENCH_SHARED_BUFFERS_MB [table + index + 1024]
 #   BENCH_QUEUE_SIZE [128], BENCH_RING_ENTRIES [512]   (restart GUCs)
 #   BENCH_PORT [55440]      BENCH_TMPDIR [/var/tmp]     BENCH_OUT [test/bench/out]
