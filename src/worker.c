@@ -206,6 +206,11 @@ slot_open(PguSlot *slot)
 	if (slot->flags & PGU_FLAG_DIRECT)
 		flags |= O_DIRECT;
 	fd = open(slot->path, flags, 0);
+	if (fd < 0 && errno == EINVAL && (flags & O_DIRECT))
+	{
+		/* the file system refuses O_DIRECT (tmpfs, for one): read buffered */
+		fd = open(slot->path, flags & ~O_DIRECT, 0);
+	}
 	if (fd < 0)
 		return -errno;
 
