@@ -71,8 +71,13 @@ for my $round ('A', 'B')
 		$stopped = $wpid;
 	}
 
+	# Round B must still be flushing when the worker is killed: one block per
+	# request and one request in flight keep a 200 MB flush busy for seconds
+	# (with the default window it can finish before the first progress poll).
+	my $slow = $round eq 'B'
+	  ? 'SET pg_uring.queue_depth = 1; SET pg_uring.combine_limit = 1;' : '';
 	my $s = bg_start($node, 'postgres',
-		"SET pg_uring.io_method = io_uring; SELECT * FROM pg_uring_flush('$t')",
+		"SET pg_uring.io_method = io_uring; $slow SELECT * FROM pg_uring_flush('$t')",
 		app => "kflush$round");
 	like(bg_wait_active($s, '%pg_uring_flush%'), qr/^\d+$/, "[$round] the flush is running");
 
