@@ -449,7 +449,12 @@ submit_current(PguStream *s)
 
 	if (slot == NULL)
 	{
+		bool		saved = s->fallback;
+
+		/* a ring stream without a slot: the worker is gone, count fallback */
+		s->fallback = s->fallback || s->use_ring;
 		sync_execute(s, b);
+		s->fallback = saved;
 		batch_complete(s, b);
 		return;
 	}
@@ -520,6 +525,9 @@ start_batch(PguStream *s, const char *path)
 		}
 		if (b->slot == NULL)
 			b->slot = pgu_slot_alloc(true);
+		/* no slot means no worker: this batch is served here */
+		if (b->slot == NULL && s->local_staging == NULL)
+			s->local_staging = local_staging_alloc();
 	}
 	s->cur = b;
 }

@@ -116,7 +116,8 @@ pgu_ring_accepting(void)
 
 /*
  * Take a free slot.  With wait = false, return NULL when none is free.
- * With wait = true, sleep until one is (counted as a queue-full wait).
+ * With wait = true, sleep until one is (counted as a queue-full wait), or
+ * return NULL once the worker no longer accepts requests.
  * Callers that already have requests in flight must not wait here: they
  * consume their own completions first, which frees slots.
  */
@@ -138,6 +139,10 @@ pgu_slot_alloc(bool wait)
 		SpinLockRelease(&pgu_shared->mutex);
 
 		if (slot != NULL || !wait)
+			break;
+
+		/* no worker to free slots for (abandoned ones stay taken): give up */
+		if (!pgu_ring_accepting())
 			break;
 
 		if (!counted)
