@@ -171,8 +171,11 @@ ra_file="/sys/block/$(basename "${dev:-none}")/queue/read_ahead_kb"
 [ -r "$ra_file" ] && echo "read-ahead of $dev: $(cat "$ra_file") kB"
 
 # Evict demo_table from shared buffers and from the OS page cache.
+# A restart (the default) also gives every run fresh, never-touched shared
+# memory, as after a real restart or failover; DEMO_COLD=evict keeps the
+# server up and empties the buffers with pg_uring_evict() instead.
 make_cold() {
-    if [ "$HAS_EVICT" = "t" ]; then
+    if [ "${DEMO_COLD:-restart}" = "evict" ] && [ "$HAS_EVICT" = "t" ]; then
         psql_demo -At -c "SELECT pg_uring_evict('demo_table')" >/dev/null
     else
         pgctl -m fast -w restart >/dev/null     # empties shared buffers
@@ -225,8 +228,9 @@ EOF
 }
 
 log "cold prewarm ($DEMO_MODE mode), $DEMO_RUNS run(s) per method: $DEMO_METHODS"
-[ "$HAS_EVICT" = "t" ] && echo "cold = pg_uring_evict() + drop caches" \
-                       || echo "cold = server restart + drop caches"
+{ [ "${DEMO_COLD:-restart}" = "evict" ] && [ "$HAS_EVICT" = "t" ]; } \
+    && echo "cold = pg_uring_evict() + drop caches" \
+    || echo "cold = server restart + drop caches"
 for run in $(seq 1 "$DEMO_RUNS"); do
     for method in $DEMO_METHODS; do
         make_cold
