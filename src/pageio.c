@@ -468,11 +468,7 @@ submit_current(PguStream *s)
 	memcpy(slot->ios, b->ios, sizeof(PguIoDesc) * b->nios);
 	memcpy(slot->blocks, b->data, sizeof(char *) * b->nblocks);
 
-	SpinLockAcquire(&pgu_shared->mutex);
-	b->generation = pgu_shared->worker_generation;
-	SpinLockRelease(&pgu_shared->mutex);
-
-	pgu_slot_enqueue(slot);
+	b->generation = pgu_slot_enqueue(slot);
 
 	if (s->tail)
 		s->tail->next = b;

@@ -176,18 +176,21 @@ pgu_slot_alloc(bool wait)
 /*
  * Hand a filled slot to the worker.  If the worker has stopped accepting,
  * the slot is completed at once with -ESHUTDOWN on every I/O, so that the
- * caller's wait and error paths are the same either way.
+ * caller's wait and error paths are the same either way.  Returns the
+ * worker generation the slot was handed to.
  */
-void
+uint64
 pgu_slot_enqueue(PguSlot *slot)
 {
 	Latch	   *latch = NULL;
 	bool		queued = false;
+	uint64		generation;
 
 	Assert(pg_atomic_read_u32(&slot->state) == PGU_SLOT_FILLING);
 
 	pg_memory_barrier();
 	SpinLockAcquire(&pgu_shared->mutex);
+	generation = pgu_shared->worker_generation;
 	if (pgu_shared->accepting)
 	{
 		int			tail = (pgu_shared->fifo_head + pgu_shared->fifo_count) %
@@ -217,6 +220,7 @@ pgu_slot_enqueue(PguSlot *slot)
 		pg_memory_barrier();
 		pg_atomic_write_u32(&slot->state, PGU_SLOT_DONE);
 	}
+	return generation;
 }
 
 /* Return a consumed slot to the free list and wake one waiter. */

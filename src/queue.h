@@ -138,7 +138,7 @@ extern void pgu_shmem_init(void);
 /* backend side */
 extern bool pgu_ring_accepting(void);
 extern PguSlot *pgu_slot_alloc(bool wait);
-extern void pgu_slot_enqueue(PguSlot *slot);
+extern uint64 pgu_slot_enqueue(PguSlot *slot);
 extern void pgu_slot_free(PguSlot *slot);
 extern int	pgu_slot_index(PguSlot *slot);
 

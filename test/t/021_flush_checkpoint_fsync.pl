@@ -40,15 +40,7 @@ for my $method ('io_uring', 'sync')
 {
 	my $t = "ck_$method";
 	push @tables, $t;
-	$node->safe_psql(
-		'postgres', qq{
-CREATE TABLE $t (id int PRIMARY KEY, v int NOT NULL, pad text NOT NULL)
-  WITH (autovacuum_enabled = off, fillfactor = 50);
-ALTER TABLE $t ALTER COLUMN pad SET STORAGE PLAIN;
-INSERT INTO $t SELECT g, 0, repeat(md5(g::text), 20) FROM generate_series(1, 12000) g;
-VACUUM (FREEZE) $t;
-CHECKPOINT;
-});
+	flush_make_table($node, $t, 12000);
 	my $relpath = $node->safe_psql('postgres', "SELECT pg_relation_filepath('$t')");
 	my $sizes_sql =
 	  "SELECT pg_relation_size('$t') || ' ' || pg_relation_size('$t', 'fsm') || ' ' || "

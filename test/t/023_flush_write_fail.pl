@@ -54,16 +54,7 @@ for my $method ('io_uring', 'sync')
 {
 	my $t = "wf_$method";
 	push @tables, $t;
-	$node->safe_psql(
-		'postgres', qq{
-CREATE TABLE $t (id int PRIMARY KEY, v int NOT NULL, pad text NOT NULL)
-  WITH (autovacuum_enabled = off, fillfactor = 50);
-ALTER TABLE $t ALTER COLUMN pad SET STORAGE PLAIN;
-INSERT INTO $t SELECT g, 0, repeat(md5(g::text), 20) FROM generate_series(1, 6000) g;
-VACUUM (FREEZE) $t;
-CHECKPOINT;
-UPDATE $t SET v = v + 1;
-});
+	flush_make_table($node, $t, 6000, "UPDATE $t SET v = v + 1;");
 	my $md5 = table_md5($node, 'postgres', $t);
 	my $relpath = $node->safe_psql('postgres', "SELECT pg_relation_filepath('$t')");
 	my $file = $node->data_dir . "/$relpath";

@@ -29,8 +29,28 @@ use PgUringTest;
 our @EXPORT = qw(
   flush_node flush_amcheck flush_checksums flush_oracle
   rel_dirty rel_page_lsns lsn_cmp lsn_to_num
-  sql_rc aux_pid wait_crash_restart gdb_usable
+  sql_rc aux_pid wait_crash_restart gdb_usable flush_make_table
 );
+
+# A table for the write-path tests: wide rows in pages half full (room for
+# HOT updates), frozen and checkpointed, so that it starts clean on disk.
+# $extra_sql runs right after (for example an UPDATE that dirties it).
+sub flush_make_table
+{
+	my ($node, $t, $rows, $extra_sql) = @_;
+	$extra_sql //= '';
+	$node->safe_psql(
+		'postgres', qq{
+CREATE TABLE $t (id int PRIMARY KEY, v int NOT NULL, pad text NOT NULL)
+  WITH (autovacuum_enabled = off, fillfactor = 50);
+ALTER TABLE $t ALTER COLUMN pad SET STORAGE PLAIN;
+INSERT INTO $t SELECT g, 0, repeat(md5(g::text), 20) FROM generate_series(1, $rows) g;
+VACUUM (FREEZE) $t;
+CHECKPOINT;
+$extra_sql
+});
+	return;
+}
 
 # A node for the write-path tests: checksums, pg_uring preloaded, and the
 # oracles (amcheck, pageinspect, pg_buffercache) installed in "postgres".
