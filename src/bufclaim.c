@@ -21,7 +21,10 @@
  * in that instant (they passed the validity check, and are now waiting for
  * the content lock), we must not invalidate it under them: we read the
  * block synchronously into the buffer right there, with the content lock
- * held, as core would have.
+ * held, as core would have.  Code that reads a pinned page without the
+ * content lock could see the zeroes in that instant; the startup process
+ * does (XLogReadBufferExtended), so claims are never made during recovery
+ * (see prewarm.c).
  *
  * Finishing a claim: on success BM_VALID is set and BM_IO_IN_PROGRESS
  * cleared in one header update, then waiters are woken; on failure

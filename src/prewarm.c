@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "access/relation.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -232,6 +233,27 @@ prewarm_blocks(Relation rel, ForkNumber fork, PrewarmMode mode,
 	/* our own temporary tables live in local buffers: core does the work */
 	if (mode == PREWARM_BUFFER && RelationUsesLocalBuffers(rel))
 	{
+		for (i = 0; i < nblocks; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			ReleaseBuffer(ReadBufferExtended(rel, fork, blocks[i], RBM_NORMAL, NULL));
+			st.done++;
+		}
+		return st.done;
+	}
+
+	/*
+	 * During recovery, claims are not safe: the startup process looks at a
+	 * pinned page without its content lock (XLogReadBufferExtended's
+	 * PageIsNew check), so it could see the zeroed page in the instant
+	 * between bufmgr marking a claimed buffer valid and our taking it over,
+	 * and PANIC with "WAL contains references to invalid pages".  On a hot
+	 * standby, buffer mode therefore reads the blocks into the OS cache
+	 * through the ring first, then lets core read them into shared buffers.
+	 */
+	if (mode == PREWARM_BUFFER && RecoveryInProgress())
+	{
+		(void) prewarm_blocks(rel, fork, PREWARM_READ, blocks, nblocks);
 		for (i = 0; i < nblocks; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
