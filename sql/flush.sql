@@ -2,7 +2,9 @@
 -- flush: pg_uring_flush and pg_uring_evict (issue 4, the write path).
 --   * privileges: ownership of the relation (or superuser), like VACUUM;
 --   * bad input gets pg_buffercache_evict_relation-style errors;
---   * after UPDATEs the dirty buffers are written: flushed > 0, afterwards
+--   * after UPDATEs the dirty buffers are written: flushed = the number of
+--     dirty buffers (pg_buffercache) before, written through the chosen
+--     path (pg_uring_stats), afterwards
 --     no buffer of the relation (any fork) is dirty, the content is the
 --     same, and what is on disk is the same (evict, then read back);
 --   * evict leaves no buffer of the relation in shared buffers;
@@ -20,6 +22,13 @@ SELECT NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_uring') AS fl_
 CREATE EXTENSION IF NOT EXISTS pg_uring;
 CREATE EXTENSION IF NOT EXISTS pg_buffercache;
 RESET client_min_messages;
+
+-- Nothing but this session writes buffers: autovacuum is off
+-- (test/regress.conf), and so is the background writer's LRU scan while
+-- this test runs, so the counts below are exact.
+ALTER SYSTEM SET bgwriter_lru_maxpages = 0;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.3);   -- the background writer rereads its configuration
 
 -- Wait for the ring worker to settle (up, or down with a reason).
 DO $$
@@ -97,13 +106,18 @@ SELECT * FROM pg_uring_flush('fl_owned');
 RESET ROLE;
 
 -- The owner may, without being superuser
-SET ROLE regress_pgu_fl_owner;
 UPDATE fl_owned SET v = v + 1;
-SELECT flushed > 0 AS owner_flushed FROM pg_uring_flush('fl_owned');
-SELECT evicted > 0 AS owner_evicted FROM pg_uring_evict('fl_owned');
-SELECT flushed >= 0 AS owner_flushed_index FROM pg_uring_flush('fl_owned_pkey');
+SELECT resident AS res0, dirty AS dirty0 FROM fl_buffers('fl_owned') \gset
+SELECT resident AS ires0, dirty AS idirty0 FROM fl_buffers('fl_owned_pkey') \gset
+SELECT :dirty0 > 0 AS owned_dirty, :idirty0 > 0 AS owned_index_dirty;
+SET ROLE regress_pgu_fl_owner;
+SELECT flushed = :dirty0 AS owner_flushed, redirtied, skipped FROM pg_uring_flush('fl_owned');
+SELECT flushed = :idirty0 AS owner_flushed_index, redirtied, skipped FROM pg_uring_flush('fl_owned_pkey');
+SELECT evicted = :res0 AS owner_evicted, flushed, skipped FROM pg_uring_evict('fl_owned');
 RESET ROLE;
 SELECT resident AS owned_resident_after_evict FROM fl_buffers('fl_owned');
+SELECT dirty AS owned_index_dirty_after, resident = :ires0 AS owned_index_still_cached
+  FROM fl_buffers('fl_owned_pkey');
 
 --
 -- Bad input
@@ -125,11 +139,17 @@ SELECT * FROM pg_uring_evict('fl_temp');
 -- Relations with storage other than tables work: sequence, materialized view
 CREATE SEQUENCE fl_seq;
 SELECT nextval('fl_seq') AS seq_first;
-SELECT (flushed + redirtied + skipped) >= 0 AS seq_ok FROM pg_uring_flush('fl_seq');
-SELECT (evicted + flushed + skipped) >= 0 AS seq_ok FROM pg_uring_evict('fl_seq');
+SELECT resident AS seq_resident, dirty AS seq_dirty FROM fl_buffers('fl_seq');
+SELECT flushed, redirtied, skipped FROM pg_uring_flush('fl_seq');
+SELECT resident AS seq_resident, dirty AS seq_dirty FROM fl_buffers('fl_seq');
+SELECT evicted, flushed, skipped FROM pg_uring_evict('fl_seq');
+SELECT resident AS seq_resident FROM fl_buffers('fl_seq');
 SELECT nextval('fl_seq') AS seq_second;
 CREATE MATERIALIZED VIEW fl_mv AS SELECT id, v FROM fl_tab WHERE id <= 100;
-SELECT evicted > 0 AS mv_evicted FROM pg_uring_evict('fl_mv');
+SELECT resident AS res0, dirty AS dirty0 FROM fl_buffers('fl_mv') \gset
+SELECT :res0 > 0 AS mv_cached;
+SELECT evicted = :res0 AS mv_evicted, flushed = :dirty0 AS mv_flushed, skipped
+  FROM pg_uring_evict('fl_mv');
 SELECT resident AS mv_resident FROM fl_buffers('fl_mv');
 SELECT count(*) AS mv_rows, sum(id) AS mv_sum FROM fl_mv;
 
@@ -145,29 +165,38 @@ SET pg_uring.io_method = io_uring;
 CHECKPOINT;
 UPDATE fl_tab SET v = v + 1 WHERE id % 3 = 0;
 SELECT fl_md5() AS md5_before \gset
-SELECT dirty > 0 AS dirty_before FROM fl_buffers('fl_tab');
+SELECT resident AS res0, dirty AS dirty0 FROM fl_buffers('fl_tab') \gset
+SELECT :dirty0 > 0 AS dirty_before;
 SELECT fl_written('io_uring') AS ring_w0, fl_written('sync') AS sync_w0 \gset
-SELECT flushed > 0 AS flushed, redirtied = 0 AS none_redirtied FROM pg_uring_flush('fl_tab');
--- written through the ring (or through the fallback when the ring is down)
-SELECT CASE WHEN (SELECT ring_up FROM pg_uring_status)
-            THEN fl_written('io_uring') > :ring_w0
-            ELSE fl_written('sync') > :sync_w0 END AS counted_in_stats;
--- clean now, all forks, and still cached
-SELECT dirty AS dirty_after_flush, resident > 0 AS still_cached FROM fl_buffers('fl_tab');
+-- every dirty buffer (all forks) written, none redirtied or skipped
+SELECT flushed = :dirty0 AS flushed_all_dirty, redirtied, skipped FROM pg_uring_flush('fl_tab');
+-- written through the ring: exactly those blocks.  (Where the ring is down,
+-- in a sync-only run, through the fallback: counted in the sync row.)
+SELECT CASE WHEN ring_up THEN fl_written('io_uring') - :ring_w0 = :dirty0
+                              AND fl_written('sync') = :sync_w0
+            ELSE fl_written('sync') - :sync_w0 = :dirty0
+                 AND fl_written('io_uring') = :ring_w0 END AS counted_in_stats
+  FROM pg_uring_status;
+-- clean now, all forks, and every buffer still cached
+SELECT dirty AS dirty_after_flush, resident = :res0 AS still_cached FROM fl_buffers('fl_tab');
 -- nothing left to write
-SELECT flushed, redirtied FROM pg_uring_flush('fl_tab');
+SELECT flushed, redirtied, skipped FROM pg_uring_flush('fl_tab');
 SELECT fl_md5() = :'md5_before' AS content_unchanged;
 -- the index too
-SELECT dirty > 0 AS index_dirty_before FROM fl_buffers('fl_tab_pkey');
-SELECT flushed > 0 AS index_flushed FROM pg_uring_flush('fl_tab_pkey');
-SELECT dirty AS index_dirty_after FROM fl_buffers('fl_tab_pkey');
+SELECT resident AS ires0, dirty AS idirty0 FROM fl_buffers('fl_tab_pkey') \gset
+SELECT :idirty0 > 0 AS index_dirty_before;
+SELECT flushed = :idirty0 AS index_flushed, redirtied, skipped FROM pg_uring_flush('fl_tab_pkey');
+SELECT dirty AS index_dirty_after, resident = :ires0 AS index_still_cached FROM fl_buffers('fl_tab_pkey');
 -- evict: flushes what is dirty, then nothing of the relation stays cached
 UPDATE fl_tab SET v = v + 1 WHERE id % 7 = 0;
 SELECT fl_md5() AS md5_before \gset
-SELECT dirty > 0 AS dirty_before FROM fl_buffers('fl_tab');
-SELECT evicted > 0 AS evicted, flushed > 0 AS flushed FROM pg_uring_evict('fl_tab');
+SELECT resident AS res0, dirty AS dirty0 FROM fl_buffers('fl_tab') \gset
+SELECT :dirty0 > 0 AS dirty_before;
+SELECT evicted = :res0 AS evicted_all, flushed = :dirty0 AS flushed_all_dirty, skipped
+  FROM pg_uring_evict('fl_tab');
 SELECT resident AS resident_after_evict FROM fl_buffers('fl_tab');
-SELECT evicted > 0 AS index_evicted FROM pg_uring_evict('fl_tab_pkey');
+SELECT resident AS ires0 FROM fl_buffers('fl_tab_pkey') \gset
+SELECT evicted = :ires0 AS index_evicted_all, skipped FROM pg_uring_evict('fl_tab_pkey');
 SELECT resident AS index_resident_after_evict FROM fl_buffers('fl_tab_pkey');
 -- read back from disk: what the ring wrote is the content
 SELECT fl_md5() = :'md5_before' AS content_from_disk_unchanged;
@@ -184,22 +213,29 @@ SET pg_uring.io_method = sync;
 CHECKPOINT;
 UPDATE fl_tab SET v = v + 1 WHERE id % 3 = 1;
 SELECT fl_md5() AS md5_before \gset
-SELECT dirty > 0 AS dirty_before FROM fl_buffers('fl_tab');
-SELECT fl_written('sync') AS sync_w0 \gset
-SELECT flushed > 0 AS flushed, redirtied = 0 AS none_redirtied FROM pg_uring_flush('fl_tab');
-SELECT fl_written('sync') > :sync_w0 AS counted_in_stats;
-SELECT dirty AS dirty_after_flush, resident > 0 AS still_cached FROM fl_buffers('fl_tab');
-SELECT flushed, redirtied FROM pg_uring_flush('fl_tab');
+SELECT resident AS res0, dirty AS dirty0 FROM fl_buffers('fl_tab') \gset
+SELECT :dirty0 > 0 AS dirty_before;
+SELECT fl_written('io_uring') AS ring_w0, fl_written('sync') AS sync_w0 \gset
+SELECT flushed = :dirty0 AS flushed_all_dirty, redirtied, skipped FROM pg_uring_flush('fl_tab');
+-- through the sync path: exactly those blocks, none through the ring
+SELECT fl_written('sync') - :sync_w0 = :dirty0 AS counted_in_stats,
+       fl_written('io_uring') = :ring_w0 AS ring_untouched;
+SELECT dirty AS dirty_after_flush, resident = :res0 AS still_cached FROM fl_buffers('fl_tab');
+SELECT flushed, redirtied, skipped FROM pg_uring_flush('fl_tab');
 SELECT fl_md5() = :'md5_before' AS content_unchanged;
-SELECT dirty > 0 AS index_dirty_before FROM fl_buffers('fl_tab_pkey');
-SELECT flushed > 0 AS index_flushed FROM pg_uring_flush('fl_tab_pkey');
-SELECT dirty AS index_dirty_after FROM fl_buffers('fl_tab_pkey');
+SELECT resident AS ires0, dirty AS idirty0 FROM fl_buffers('fl_tab_pkey') \gset
+SELECT :idirty0 > 0 AS index_dirty_before;
+SELECT flushed = :idirty0 AS index_flushed, redirtied, skipped FROM pg_uring_flush('fl_tab_pkey');
+SELECT dirty AS index_dirty_after, resident = :ires0 AS index_still_cached FROM fl_buffers('fl_tab_pkey');
 UPDATE fl_tab SET v = v + 1 WHERE id % 7 = 1;
 SELECT fl_md5() AS md5_before \gset
-SELECT dirty > 0 AS dirty_before FROM fl_buffers('fl_tab');
-SELECT evicted > 0 AS evicted, flushed > 0 AS flushed FROM pg_uring_evict('fl_tab');
+SELECT resident AS res0, dirty AS dirty0 FROM fl_buffers('fl_tab') \gset
+SELECT :dirty0 > 0 AS dirty_before;
+SELECT evicted = :res0 AS evicted_all, flushed = :dirty0 AS flushed_all_dirty, skipped
+  FROM pg_uring_evict('fl_tab');
 SELECT resident AS resident_after_evict FROM fl_buffers('fl_tab');
-SELECT evicted > 0 AS index_evicted FROM pg_uring_evict('fl_tab_pkey');
+SELECT resident AS ires0 FROM fl_buffers('fl_tab_pkey') \gset
+SELECT evicted = :ires0 AS index_evicted_all, skipped FROM pg_uring_evict('fl_tab_pkey');
 SELECT resident AS index_resident_after_evict FROM fl_buffers('fl_tab_pkey');
 SELECT fl_md5() = :'md5_before' AS content_from_disk_unchanged;
 SET enable_seqscan = off;
@@ -211,9 +247,10 @@ RESET pg_uring.io_method;
 SET pg_uring.io_method = io_uring;
 UPDATE fl_tab SET v = v + 1 WHERE id % 11 = 2;
 SELECT fl_md5() AS md5_before \gset
-SELECT flushed > 0 AS flushed FROM pg_uring_flush('fl_tab');
+SELECT resident AS res0, dirty AS dirty0 FROM fl_buffers('fl_tab') \gset
+SELECT flushed = :dirty0 AS flushed_all_dirty FROM pg_uring_flush('fl_tab');
 SET pg_uring.io_method = sync;
-SELECT evicted > 0 AS evicted, flushed AS flushed_again FROM pg_uring_evict('fl_tab');
+SELECT evicted = :res0 AS evicted_all, flushed AS flushed_again FROM pg_uring_evict('fl_tab');
 SELECT fl_md5() = :'md5_before' AS content_from_disk_unchanged;
 RESET pg_uring.io_method;
 
@@ -221,10 +258,13 @@ RESET pg_uring.io_method;
 CREATE UNLOGGED TABLE fl_unlogged (id int PRIMARY KEY, v int) WITH (autovacuum_enabled = off);
 INSERT INTO fl_unlogged SELECT g, g FROM generate_series(1, 5000) g;
 SELECT sum(v) AS unlogged_sum_before FROM fl_unlogged;
-SELECT flushed > 0 AS unlogged_flushed FROM pg_uring_flush('fl_unlogged');
-SELECT dirty AS unlogged_dirty_after FROM fl_buffers('fl_unlogged');
-SELECT evicted > 0 AS unlogged_evicted FROM pg_uring_evict('fl_unlogged');
-SELECT evicted > 0 AS unlogged_index_evicted FROM pg_uring_evict('fl_unlogged_pkey');
+SELECT resident AS res0, dirty AS dirty0 FROM fl_buffers('fl_unlogged') \gset
+SELECT :dirty0 > 0 AS unlogged_dirty_before;
+SELECT flushed = :dirty0 AS unlogged_flushed, redirtied, skipped FROM pg_uring_flush('fl_unlogged');
+SELECT dirty AS unlogged_dirty_after, resident = :res0 AS unlogged_still_cached FROM fl_buffers('fl_unlogged');
+SELECT evicted = :res0 AS unlogged_evicted FROM pg_uring_evict('fl_unlogged');
+SELECT resident AS ires0 FROM fl_buffers('fl_unlogged_pkey') \gset
+SELECT evicted = :ires0 AS unlogged_index_evicted FROM pg_uring_evict('fl_unlogged_pkey');
 SELECT resident AS unlogged_resident FROM fl_buffers('fl_unlogged');
 SELECT sum(v) AS unlogged_sum_after FROM fl_unlogged;
 SET enable_seqscan = off;
@@ -248,6 +288,8 @@ DROP SEQUENCE fl_seq;
 DROP FUNCTION fl_buffers(regclass), fl_written(text), fl_md5();
 DROP ROLE regress_pgu_fl_plain;
 DROP ROLE regress_pgu_fl_owner;
+ALTER SYSTEM RESET bgwriter_lru_maxpages;
+SELECT pg_reload_conf();
 \if :fl_own_bc
 DROP EXTENSION pg_buffercache;
 \endif

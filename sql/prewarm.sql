@@ -5,64 +5,145 @@
 -- io_method = io_uring alike.
 --
 
--- pw_try(q): the single value q returns, or "ERROR <sqlstate>: <message>".
+-- pw_try(q): the single value q returns, or
+-- "ERROR <sqlstate>: <message>[ DETAIL: <detail>][ HINT: <hint>]".
 CREATE FUNCTION pw_try(q text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
   r text;
+  st text;
+  msg text;
+  det text;
+  hnt text;
 BEGIN
   EXECUTE q INTO r;
   RETURN r;
 EXCEPTION WHEN OTHERS THEN
-  RETURN 'ERROR ' || SQLSTATE || ': ' || SQLERRM;
+  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+                          det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+  RETURN 'ERROR ' || st || ': ' || msg || coalesce(' DETAIL: ' || nullif(det, ''), '')
+         || coalesce(' HINT: ' || nullif(hnt, ''), '');
+END
+$$;
+
+-- What a call left in shared buffers is compared too (pg_buffercache).
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_buffercache;     -- (setup installs it)
+RESET client_min_messages;
+
+-- pw_rel(args): the relation named by the first argument, if it has shared
+-- buffers (storage, not temporary), else NULL.
+CREATE FUNCTION pw_rel(args text) RETURNS regclass LANGUAGE plpgsql AS $$
+DECLARE
+  rel regclass;
+BEGIN
+  EXECUTE 'SELECT (' || split_part(args, ',', 1) || ')::regclass' INTO rel;
+  IF EXISTS (SELECT 1 FROM pg_class WHERE oid = rel
+                AND relkind IN ('r', 'i', 'm', 'S', 't') AND relpersistence <> 't') THEN
+    RETURN rel;
+  END IF;
+  RETURN NULL;
+EXCEPTION WHEN OTHERS THEN
+  RETURN NULL;
+END
+$$;
+
+-- pw_cached(rel): the buffers of rel (every fork) in shared buffers, as a
+-- list "fork/block,...".
+CREATE FUNCTION pw_cached(rel regclass) RETURNS text LANGUAGE sql AS $$
+  SELECT coalesce(string_agg(relforknumber || '/' || relblocknumber, ','
+                             ORDER BY relforknumber, relblocknumber), '')
+    FROM pg_buffercache
+   WHERE relfilenode = pg_relation_filenode(rel)
+     AND reldatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+$$;
+
+-- pw_nblocks(list[, other]): the number of blocks in a pw_cached() list
+-- (NULL for NULL); with other, "N other blocks" if the lists differ but
+-- have the same length.
+CREATE FUNCTION pw_nblocks(list text) RETURNS int LANGUAGE sql AS $$
+  SELECT length(list) - length(replace(list, '/', ''))
+$$;
+CREATE FUNCTION pw_nblocks(list text, other text) RETURNS text LANGUAGE sql AS $$
+  SELECT pw_nblocks(list) ||
+         CASE WHEN list IS DISTINCT FROM other AND pw_nblocks(list) IS NOT DISTINCT FROM pw_nblocks(other)
+              THEN ' other' ELSE '' END
+$$;
+
+-- pw_call(fn, args, method): fn(args) under io_method = method, starting with
+-- nothing of the relation in shared buffers; "result|buffers left cached".
+CREATE FUNCTION pw_call(fn text, args text, method text, OUT result text, OUT resident text)
+LANGUAGE plpgsql AS $$
+DECLARE
+  saved text := current_setting('pg_uring.io_method');
+  rel regclass := pw_rel(args);
+BEGIN
+  IF rel IS NOT NULL THEN
+    PERFORM pg_uring_evict(rel);
+    IF pw_cached(rel) <> '' THEN
+      RAISE EXCEPTION '% still has buffers cached after pg_uring_evict', rel;
+    END IF;
+  END IF;
+  PERFORM set_config('pg_uring.io_method', method, false);
+  result := pw_try('SELECT ' || fn || '(' || args || ')');
+  PERFORM set_config('pg_uring.io_method', saved, false);
+  IF rel IS NOT NULL THEN
+    resident := pw_cached(rel);
+  END IF;
 END
 $$;
 
 -- pw_cmp(args): pg_prewarm(args), and pg_uring_prewarm(args) under io_method
--- io_uring and sync.  pg_uring shows "same" when both methods gave exactly
--- what pg_prewarm gave (value, or SQLSTATE and message), else what they gave.
--- The ring runs first, so that it is the one that reads whatever is not
--- cached yet.
-CREATE FUNCTION pw_cmp(args text, OUT pg_prewarm text, OUT pg_uring text)
+-- io_uring and sync, each from cold shared buffers.  pg_uring shows "same"
+-- when both methods gave exactly what pg_prewarm gave (value, or SQLSTATE,
+-- message, detail and hint) and left exactly the same blocks in shared
+-- buffers, else what they gave.  buffers: how many blocks pg_prewarm left
+-- in shared buffers (empty where the relation has none of its own).
+CREATE FUNCTION pw_cmp(args text, OUT pg_prewarm text, OUT buffers int, OUT pg_uring text)
 LANGUAGE plpgsql AS $$
 DECLARE
-  saved text := current_setting('pg_uring.io_method');
-  ring text;
-  sync text;
+  ring record;
+  sync record;
+  core record;
 BEGIN
-  PERFORM set_config('pg_uring.io_method', 'io_uring', false);
-  ring := pw_try('SELECT pg_uring_prewarm(' || args || ')');
-  PERFORM set_config('pg_uring.io_method', 'sync', false);
-  sync := pw_try('SELECT pg_uring_prewarm(' || args || ')');
-  PERFORM set_config('pg_uring.io_method', saved, false);
-  pg_prewarm := pw_try('SELECT pg_prewarm(' || args || ')');
-  IF pg_prewarm IS NOT DISTINCT FROM ring AND pg_prewarm IS NOT DISTINCT FROM sync THEN
+  ring := pw_call('pg_uring_prewarm', args, 'io_uring');
+  sync := pw_call('pg_uring_prewarm', args, 'sync');
+  core := pw_call('pg_prewarm', args, 'io_uring');
+  pg_prewarm := core.result;
+  buffers := pw_nblocks(core.resident);
+  IF core IS NOT DISTINCT FROM ring AND core IS NOT DISTINCT FROM sync THEN
     pg_uring := 'same';
   ELSE
-    pg_uring := format('DIFFERS: io_uring: %s / sync: %s', ring, sync);
+    pg_uring := format('DIFFERS: io_uring: %s, cached %s / sync: %s, cached %s / pg_prewarm cached %s',
+                       ring.result, pw_nblocks(ring.resident, core.resident),
+                       sync.result, pw_nblocks(sync.resident, core.resident), buffers);
   END IF;
 END
 $$;
 
--- pw_blocks(args): pg_uring_prewarm_blocks(args) under both methods (there
--- is no pg_prewarm counterpart); "(sync: ...)" only when they differ.
+-- pw_blocks(args): pg_uring_prewarm_blocks(args) under both methods, each
+-- from cold shared buffers (there is no pg_prewarm counterpart): the
+-- result, and how many blocks it left in shared buffers; "DIFFERS" when the
+-- methods differ in either.
 CREATE FUNCTION pw_blocks(args text) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
-  saved text := current_setting('pg_uring.io_method');
-  ring text;
-  sync text;
+  ring record;
+  sync record;
 BEGIN
-  PERFORM set_config('pg_uring.io_method', 'io_uring', false);
-  ring := pw_try('SELECT pg_uring_prewarm_blocks(' || args || ')');
-  PERFORM set_config('pg_uring.io_method', 'sync', false);
-  sync := pw_try('SELECT pg_uring_prewarm_blocks(' || args || ')');
-  PERFORM set_config('pg_uring.io_method', saved, false);
+  ring := pw_call('pg_uring_prewarm_blocks', args, 'io_uring');
+  sync := pw_call('pg_uring_prewarm_blocks', args, 'sync');
   IF ring IS NOT DISTINCT FROM sync THEN
-    RETURN ring;
+    RETURN ring.result || coalesce(' (cached ' || pw_nblocks(ring.resident) || ')', '');
   END IF;
-  RETURN format('DIFFERS: io_uring: %s / sync: %s', ring, sync);
+  RETURN format('DIFFERS: io_uring: %s, cached %s / sync: %s, cached %s',
+                ring.result, pw_nblocks(ring.resident, sync.resident),
+                sync.result, pw_nblocks(sync.resident, ring.resident));
 END
 $$;
+
+-- Every io_uring call below must go through the ring (setup asserts that it
+-- is up); the statistics say so at the end.
+SELECT pg_uring_stats_reset();
 
 -- Relations of every kind
 CREATE TABLE pw_heap (id int PRIMARY KEY, payload text)
@@ -274,12 +355,18 @@ SELECT pg_uring_prewarm_blocks('pw_heap', '{0,NULL}');
 SELECT pg_uring_prewarm_blocks('pw_heap', ARRAY[1, pg_relation_size('pw_heap')/8192]);
 SELECT pg_uring_prewarm_blocks('pw_heap', '{0}', 'bogus');
 
+-- The io_uring calls above went through the ring and none fell back to the
+-- sync path.  (Where the ring is down, in a sync-only run, all of them fell
+-- back: then both columns hold too.)
+SELECT (blocks_read > 0) = ring_up AS ring_read_iff_up,
+       (fallback_ios = 0) = ring_up AS fallback_iff_down
+  FROM pg_uring_stats, pg_uring_status WHERE method = 'io_uring';
+
 --
 -- The pages installed by the ring are the pages on disk.  pw_big is larger than
 -- shared_buffers (32MB), and CREATE TABLE AS writes it through a small ring of
 -- buffers, so most of it is not cached when we start.
 --
-CREATE EXTENSION pg_buffercache;
 CREATE TABLE pw_big WITH (autovacuum_enabled = off) AS
   SELECT g AS id, md5(g::text) AS h, repeat('z', 100) AS pad
     FROM generate_series(1, 300000) g;

@@ -16,66 +16,121 @@ CREATE MATERIALIZED VIEW priv_mv AS SELECT * FROM priv_tab;
 GRANT SELECT ON priv_tab, priv_seq, priv_mv TO regress_pgu_reader;
 GRANT SELECT (a) ON priv_cols TO regress_pgu_reader, regress_pgu_plain;
 
--- EXECUTE on the prewarm functions stays with PUBLIC; the check is on the relation
+-- EXECUTE: prewarm, flush and evict stay with PUBLIC (the check is on the
+-- relation); monitoring is for pg_monitor; reset is superuser-only.
 SELECT f AS function,
-       has_function_privilege('regress_pgu_plain', f, 'EXECUTE') AS plain_can_execute
-  FROM unnest('{pg_uring_prewarm(regclass,text,text,int8,int8),
-                pg_uring_prewarm_blocks(regclass,int8[],text,text),
-                pg_uring_stats(),pg_uring_latency(),pg_uring_status(),
-                pg_uring_stats_reset()}'::text[]) f;
+       has_function_privilege('regress_pgu_plain', f, 'EXECUTE') AS plain_can_execute,
+       has_function_privilege('regress_pgu_monitor', f, 'EXECUTE') AS monitor_can_execute
+  FROM unnest(ARRAY['pg_uring_prewarm(regclass,text,text,int8,int8)',
+                    'pg_uring_prewarm_blocks(regclass,int8[],text,text)',
+                    'pg_uring_flush(regclass)',
+                    'pg_uring_evict(regclass)',
+                    'pg_uring_stats()',
+                    'pg_uring_latency()',
+                    'pg_uring_status()',
+                    'pg_uring_progress()',
+                    'pg_uring_stats_reset()']) WITH ORDINALITY AS t(f, i)
+ ORDER BY i;
 
--- error-or-value, as in prewarm.sql
+-- error-or-value, as in prewarm.sql: the value, or
+-- "ERROR <sqlstate>: <message>[ DETAIL: ...][ HINT: ...]"
 CREATE FUNCTION priv_try(q text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
   r text;
+  st text;
+  msg text;
+  det text;
+  hnt text;
 BEGIN
   EXECUTE q INTO r;
   RETURN r;
 EXCEPTION WHEN OTHERS THEN
-  RETURN 'ERROR ' || SQLSTATE || ': ' || SQLERRM;
+  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+                          det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+  RETURN 'ERROR ' || st || ': ' || msg || coalesce(' DETAIL: ' || nullif(det, ''), '')
+         || coalesce(' HINT: ' || nullif(hnt, ''), '');
 END
 $$;
 GRANT EXECUTE ON FUNCTION priv_try(text) TO PUBLIC;
 
--- The same calls, for pg_prewarm and pg_uring_prewarm under both methods.
--- (io_method is superuser-only, so it is set before SET ROLE.)
-CREATE TABLE priv_calls (i int, args text);
+-- The buffers of a relation (every fork) in shared buffers, as a list
+-- "fork/block,...", to compare what each call left cached.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_buffercache;     -- (setup installs it)
+RESET client_min_messages;
+CREATE FUNCTION priv_resident(rel regclass) RETURNS text LANGUAGE sql AS $$
+  SELECT coalesce(string_agg(relforknumber || '/' || relblocknumber, ','
+                             ORDER BY relforknumber, relblocknumber), '')
+    FROM pg_buffercache
+   WHERE relfilenode = pg_relation_filenode(rel)
+     AND reldatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+$$;
+
+-- The same calls, for pg_prewarm and pg_uring_prewarm under both methods,
+-- as each role.  Before each call the relation is evicted from shared
+-- buffers (relations of this test only, not catalogs), so that what the
+-- call left cached can be compared too.  (io_method is superuser-only, so
+-- it is set before SET ROLE.)
+CREATE TABLE priv_calls (i int, args text, rel regclass);
 INSERT INTO priv_calls VALUES
-  (1, $$'priv_tab'$$),
-  (2, $$'priv_tab', 'read'$$),
-  (3, $$'priv_tab', 'prefetch', 'main', 0, 0$$),
-  (4, $$'priv_tab_pkey'$$),
-  (5, $$'priv_seq'$$),
-  (6, $$'priv_mv'$$),
-  (7, $$'priv_cols'$$),
-  (8, $$'priv_tab', 'bogus'$$),
-  (9, $$'priv_tab', 'read', 'fsm'$$),
-  (10, $$'pg_authid'$$);
-GRANT SELECT ON priv_calls TO PUBLIC;
+  (1, $$'priv_tab'$$, 'priv_tab'),
+  (2, $$'priv_tab', 'read'$$, 'priv_tab'),
+  (3, $$'priv_tab', 'prefetch', 'main', 0, 0$$, 'priv_tab'),
+  (4, $$'priv_tab_pkey'$$, 'priv_tab_pkey'),
+  (5, $$'priv_seq'$$, 'priv_seq'),
+  (6, $$'priv_mv'$$, 'priv_mv'),
+  (7, $$'priv_cols'$$, 'priv_cols'),
+  (8, $$'priv_tab', 'bogus'$$, 'priv_tab'),
+  (9, $$'priv_tab', 'read', 'fsm'$$, 'priv_tab'),
+  (10, $$'priv_tab', 'buffer', 'main', 2, 5$$, 'priv_tab'),
+  (11, $$'pg_authid'$$, NULL);
+VACUUM priv_tab;		-- a free space map for call 9
 
-CREATE TABLE priv_results (role text, method text, i int, result text);
-GRANT INSERT ON priv_results TO PUBLIC;
+CREATE TABLE priv_results (role text, method text, i int, result text, resident text);
+DO $$
+DECLARE
+  c record;
+  r text;
+  m text;
+  res text;
+BEGIN
+  FOR c IN SELECT * FROM priv_calls ORDER BY i LOOP
+    FOREACH r IN ARRAY ARRAY['plain', 'reader'] LOOP
+      FOREACH m IN ARRAY ARRAY['io_uring', 'sync', 'pg_prewarm'] LOOP
+        IF c.rel IS NOT NULL THEN
+          PERFORM pg_uring_evict(c.rel);
+          IF priv_resident(c.rel) <> '' THEN
+            RAISE EXCEPTION 'call %: % still has buffers cached after pg_uring_evict', c.i, c.rel;
+          END IF;
+        END IF;
+        PERFORM set_config('pg_uring.io_method', CASE m WHEN 'sync' THEN 'sync' ELSE 'io_uring' END, false);
+        EXECUTE format('SET ROLE %I', 'regress_pgu_' || r);
+        res := priv_try(CASE m WHEN 'pg_prewarm' THEN 'SELECT pg_prewarm(' ELSE 'SELECT pg_uring_prewarm(' END
+                        || c.args || ')');
+        RESET ROLE;
+        INSERT INTO priv_results
+          VALUES (r, m, c.i, res, CASE WHEN c.rel IS NOT NULL THEN priv_resident(c.rel) END);
+      END LOOP;
+    END LOOP;
+  END LOOP;
+  RESET pg_uring.io_method;
+END
+$$;
 
-SET pg_uring.io_method = io_uring;
-SET ROLE regress_pgu_plain;
-INSERT INTO priv_results SELECT 'plain', 'pg_prewarm', i, priv_try('SELECT pg_prewarm(' || args || ')') FROM priv_calls;
-INSERT INTO priv_results SELECT 'plain', 'io_uring', i, priv_try('SELECT pg_uring_prewarm(' || args || ')') FROM priv_calls;
-SET ROLE regress_pgu_reader;
-INSERT INTO priv_results SELECT 'reader', 'pg_prewarm', i, priv_try('SELECT pg_prewarm(' || args || ')') FROM priv_calls;
-INSERT INTO priv_results SELECT 'reader', 'io_uring', i, priv_try('SELECT pg_uring_prewarm(' || args || ')') FROM priv_calls;
-RESET ROLE;
-SET pg_uring.io_method = sync;
-SET ROLE regress_pgu_plain;
-INSERT INTO priv_results SELECT 'plain', 'sync', i, priv_try('SELECT pg_uring_prewarm(' || args || ')') FROM priv_calls;
-SET ROLE regress_pgu_reader;
-INSERT INTO priv_results SELECT 'reader', 'sync', i, priv_try('SELECT pg_uring_prewarm(' || args || ')') FROM priv_calls;
-RESET ROLE;
-RESET pg_uring.io_method;
-
+-- pg_uring: "same" when both methods returned what pg_prewarm returned (the
+-- value, or the same SQLSTATE, message, detail and hint) and left the same
+-- buffers cached; "buffers" is how many pg_prewarm left cached.
 SELECT r.role, c.args, p.result AS pg_prewarm,
+       length(p.resident) - length(replace(p.resident, '/', '')) AS buffers,
        CASE WHEN p.result IS NOT DISTINCT FROM s.result
-             AND p.result IS NOT DISTINCT FROM u.result THEN 'same'
-            ELSE format('DIFFERS: io_uring: %s / sync: %s', u.result, s.result)
+             AND p.result IS NOT DISTINCT FROM u.result
+             AND p.resident IS NOT DISTINCT FROM s.resident
+             AND p.resident IS NOT DISTINCT FROM u.resident THEN 'same'
+            ELSE format('DIFFERS: io_uring: %s (cached %s%s) / sync: %s (cached %s%s)',
+                        u.result, length(u.resident) - length(replace(u.resident, '/', '')),
+                        CASE WHEN u.resident IS DISTINCT FROM p.resident THEN ', not as pg_prewarm' ELSE '' END,
+                        s.result, length(s.resident) - length(replace(s.resident, '/', '')),
+                        CASE WHEN s.resident IS DISTINCT FROM p.resident THEN ', not as pg_prewarm' ELSE '' END)
        END AS pg_uring
   FROM priv_calls c
   CROSS JOIN (VALUES ('plain'), ('reader')) r(role)
@@ -167,6 +222,6 @@ REVOKE EXECUTE ON FUNCTION pg_uring_stats_reset() FROM regress_pgu_monitor;
 
 DROP TABLE priv_tab, priv_cols, priv_calls, priv_results, priv_other CASCADE;
 DROP SEQUENCE priv_seq;
-DROP FUNCTION priv_try(text);
+DROP FUNCTION priv_try(text), priv_resident(regclass);
 DROP EXTENSION dblink;
 DROP ROLE regress_pgu_plain, regress_pgu_reader, regress_pgu_monitor;

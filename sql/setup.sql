@@ -1,12 +1,13 @@
 --
--- setup: install pg_uring and contrib pg_prewarm (the reference), wait for
--- the ring worker.
+-- setup: install pg_uring, and contrib pg_prewarm and pg_buffercache (the
+-- references), wait for the ring worker and check that the ring is up.
 --
 CREATE EXTENSION pg_uring;
 CREATE EXTENSION pg_prewarm;
+CREATE EXTENSION pg_buffercache;
 
 SELECT extname, extversion FROM pg_extension
- WHERE extname IN ('pg_uring', 'pg_prewarm') ORDER BY extname;
+ WHERE extname IN ('pg_uring', 'pg_prewarm', 'pg_buffercache') ORDER BY extname;
 
 -- The core SQL API (signatures are part of the contract; flush, evict and
 -- verify are covered by their own tests)
@@ -48,3 +49,14 @@ SELECT count(*) AS ring_workers FROM pg_stat_activity
 SELECT s.worker_pid = a.pid AS worker_pid_matches
   FROM pg_uring_status s JOIN pg_stat_activity a
     ON a.backend_type = 'pg_uring ring worker';
+
+-- The ring must be up: the tests after this one exercise io_uring, and with
+-- the ring down every io_uring call would silently run on the sync path
+-- (comparing the sync path with itself).  A sync-only run (test/check.sh
+-- with PG_URING_SYNC_ONLY=1, where io_uring is not available) runs
+-- setup_sync_only instead, which is this file without this query.
+\if :{?pgu_sync_only}
+\else
+SELECT ring_up, effective_method, reason, sq_entries > 0 AS has_sq
+  FROM pg_uring_status;
+\endif

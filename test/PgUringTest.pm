@@ -5,7 +5,14 @@
 #
 #   use PgUringTest;
 #   my $node = pgu_node('name', conf => "pg_uring.ring_entries = 4\n");
-#   ring_skip_unless_up($node);          # plan skip_all where io_uring is down
+#   ring_skip_unless_up($node);          # a ring-only test: needs io_uring
+#   my ($ring_up, $why) = ring_check($node);
+#   SKIP: { skip $why, 3 unless $ring_up; ...ring checks... }
+#
+# The ring must be up: where it is down, ring_skip_unless_up and ring_check
+# FAIL the test (with pg_uring_status.reason in the message), unless
+# PG_URING_SYNC_ONLY=1 says that a sync-only run is intended; then ring-only
+# files are skipped and ring checks are skipped, with the reason.
 #
 # Nodes are created with data checksums, pg_uring preloaded and
 # CREATE EXTENSION pg_uring (plus pg_prewarm and pg_buffercache, the oracles)
@@ -27,6 +34,7 @@ our @EXPORT = qw(
   pgu_node pgu_setup_db
   soak hang_timeout
   ring_status ring_wait_settled ring_skip_unless_up ring_available
+  ring_check sync_only
   stats_row stats_snapshot stats_delta
   worker_pid wait_for_worker
   make_table table_md5 rel_blocks rel_buffers pinned_buffers
@@ -41,6 +49,10 @@ sub hang_timeout { return $ENV{PG_URING_HANG_TIMEOUT} // 120; }
 
 # True when PG_URING_SOAK=1: longer runs.
 sub soak { return ($ENV{PG_URING_SOAK} // '') eq '1'; }
+
+# True when PG_URING_SYNC_ONLY=1: a run where io_uring is known to be
+# unavailable; ring tests skip (with the reason) instead of failing.
+sub sync_only { return ($ENV{PG_URING_SYNC_ONLY} // '') eq '1'; }
 
 # Create (and by default start) a node with checksums and pg_uring preloaded.
 #   conf     => extra postgresql.conf text (appended last, so it wins)
@@ -127,24 +139,59 @@ sub ring_available
 	return (0, $st->{reason} ne '' ? $st->{reason} : "ring_state=$st->{ring_state}, no reason given");
 }
 
-# For ring tests: skip the whole file, with the reason, when the ring is down.
-# Must be called before any test is run.  A ring that is down without a
-# reason is a bug, not a reason to skip: that dies (test failure).
+# For ring-only tests; must be called before any test is run.  Ring up:
+# returns the status.  Ring down with a reason: with PG_URING_SYNC_ONLY=1 the
+# whole file is skipped (plan skip_all, with the reason); otherwise the file
+# FAILS (one failed test naming the reason) and ends.  A ring that is down
+# without a reason is a bug: that dies (test failure) in either mode.
 sub ring_skip_unless_up
 {
 	my ($node) = @_;
 	my $st = ring_wait_settled($node);
 	return $st if $st->{ring_up} eq 't';
-	if ($st->{reason} ne '')
-	{
-		$node->stop;
-		plan skip_all => "io_uring not available: $st->{reason}";
-	}
 	die "pg_uring ring is down but pg_uring_status gives no reason "
-	  . "(ring_state=$st->{ring_state})";
+	  . "(ring_state=$st->{ring_state})"
+	  if $st->{reason} eq '';
+	$node->stop;
+	if (sync_only())
+	{
+		plan skip_all => "io_uring not available: $st->{reason} (PG_URING_SYNC_ONLY=1)";
+	}
+	ok(0, "io_uring ring is up (a ring-only test)")
+	  or diag("the pg_uring ring is down: $st->{reason}\n"
+		  . "set PG_URING_SYNC_ONLY=1 if a sync-only run is intended");
+	done_testing();
+	exit 1;
 }
 
-my @STAT_COLS = qw(requests reads blocks_read combined_ios enter_calls
+# For tests with ring checks among others.  Returns ($ring_up, $skip_reason).
+# Ring down with a reason: with PG_URING_SYNC_ONLY=1 the caller skips its
+# ring checks with $skip_reason; otherwise a failed test "io_uring ring is
+# up" (naming the reason) is recorded first.  Ring up: a passing test of
+# the same name, so that the check exists in every run.
+sub ring_check
+{
+	my ($node) = @_;
+	my $st = ring_wait_settled($node);
+	my $up = $st->{ring_up} eq 't';
+	die "pg_uring ring is down but pg_uring_status gives no reason "
+	  . "(ring_state=$st->{ring_state})"
+	  if !$up && $st->{reason} eq '';
+	my $why = $up ? '' : "io_uring not available: $st->{reason}";
+	if ($up || !sync_only())
+	{
+		ok($up, 'io_uring ring is up')
+		  or diag("the pg_uring ring is down: $st->{reason}\n"
+			  . "set PG_URING_SYNC_ONLY=1 if a sync-only run is intended");
+	}
+	else
+	{
+		note("$why (PG_URING_SYNC_ONLY=1): ring checks are skipped");
+	}
+	return ($up, $why);
+}
+
+my @STAT_COLS = qw(requests reads blocks_read writes blocks_written combined_ios enter_calls
   sqes_submitted cqes_reaped sq_full_waits queue_full_waits short_ios
   retries errors fallback_ios);
 
