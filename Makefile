@@ -2,7 +2,8 @@
 
 MODULE_big = pg_uring
 OBJS = \
-	src/bufclaim.o \
+	src/buffers.o \
+	src/faults.o \
 	src/flush.o \
 	src/guc.o \
 	src/pageio.o \
@@ -22,6 +23,11 @@ PGFILEDESC = "pg_uring - batched asynchronous page I/O through io_uring"
 
 SHLIB_LINK += -luring
 PG_CPPFLAGS += -I$(srcdir)/src
+# The testing build (fault injection, src/faults.h): make PGU_TESTING=1.
+# Run "make clean" when switching between it and the production build.
+ifdef PGU_TESTING
+PG_CPPFLAGS += -DPGU_TESTING
+endif
 PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter
 
 REGRESS = setup guc prewarm privileges views batching flush verify

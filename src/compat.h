@@ -29,15 +29,20 @@
 /*
  * PostgreSQL 16 renamed RelFileNode to RelFileLocator (and the buffer tag
  * fields with it), and 16 and 17 changed the bufmgr internals that
- * bufclaim.c relies on.  Until that port is written and tested, refuse to
- * build rather than guess.
+ * buffers.c relies on.  Until that port is written and tested, refuse to
+ * build rather than guess.  (16 is in no Debian suite, so it cannot be
+ * tested here at all.)
  */
 #if PG_VERSION_NUM >= 160000
-#error "pg_uring has not been ported to PostgreSQL 16 or later yet"
+#error "pg_uring has been built and tested on PostgreSQL 15 only"
 #endif
 
+#include "storage/relfilenode.h"
+
 /* The physical identity of a relation, and of a buffer tag's relation. */
+typedef RelFileNode PguRelLocator;
 #define PGU_REL_LOCATOR(rel)			((rel)->rd_node)
 #define PGU_TAG_LOCATOR(tag)			((tag).rnode)
+#define PGU_LOCATOR_EQUALS(a, b)		RelFileNodeEquals(a, b)
 
 #endif							/* PG_URING_COMPAT_H */

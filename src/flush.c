@@ -5,8 +5,12 @@
  *	  buffers back in batches, and optionally drop them from shared buffers.
  *
  * Each buffer is written the way core's FlushBuffer writes it:
- *	1. pin it (ReadRecentBuffer: only if it still holds the block), take its
- *	   content lock in share mode;
+ *	0. reserve room in the stream first (pgu_stream_reserve), holding
+ *	   nothing: so we never sleep on the shared queue while we hold a pin,
+ *	   a content lock or I/O, and never pin more than a fair share of
+ *	   shared buffers (pgu_buf_pin_limit);
+ *	1. pin it (only if it still holds the block), take its content lock in
+ *	   share mode, but only if it is free right now;
  *	2. take its I/O (BM_IO_IN_PROGRESS, which serializes us with the
  *	   checkpointer, the bgwriter and other backends), clear
  *	   BM_JUST_DIRTIED, and read the page LSN;
@@ -22,10 +26,14 @@
  *	   dirtied again meanwhile (BM_JUST_DIRTIED).  A failed write leaves it
  *	   dirty and raises an ERROR naming the file and block.
  * No content lock is held while I/O is in flight, and we never wait for a
- * content lock while we hold I/O on other buffers (we drain first).  An ERROR or cancel in
- * the middle waits for in-flight writes and then ends every I/O we hold
- * as failed (bufclaim.c), so no buffer stays in I/O and none is marked
- * clean without its write.
+ * content lock while we hold anything: a buffer whose content lock is
+ * taken is put aside, and after the stream has ended (nothing in flight,
+ * no pins) each of those is written by core (FlushOneBuffer), waiting for
+ * its lock like any backend.  An ERROR or cancel in the middle waits for
+ * in-flight writes and then ends every I/O we hold as failed
+ * (pgu_buf_abort_writes), so no buffer stays in I/O and none is marked
+ * clean without its write.  No progress NOTICE is sent while the stream
+ * runs: the client may not be reading, and we hold I/O state.
  *
  *-------------------------------------------------------------------------
  */
@@ -41,7 +49,6 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "storage/buf_internals.h"
 #include "storage/bufmgr.h"
 #include "storage/bufpage.h"
 #include "storage/checksum.h"
@@ -50,7 +57,8 @@
 #include "utils/builtins.h"
 #include "utils/rel.h"
 
-#include "bufclaim.h"
+#include "buffers.h"
+#include "faults.h"
 #include "compat.h"
 #include "pageio.h"
 #include "progress.h"
@@ -63,10 +71,9 @@ PG_FUNCTION_INFO_V1(pg_uring_evict);
 /* One buffer of the relation found in shared buffers. */
 typedef struct FlushItem
 {
-	int			buf_id;
-	BufferTag	tag;
-	bool		dirty;
+	PguBufRef	ref;
 	Buffer		pinned;			/* while we write it */
+	bool		deferred;		/* content lock was taken: core writes it later */
 } FlushItem;
 
 typedef struct FlushState
@@ -75,77 +82,40 @@ typedef struct FlushState
 	int64		flushed;		/* written and clean now */
 	int64		redirtied;		/* written, but dirtied again meanwhile */
 	int64		skipped;		/* dirty, but in I/O by others or gone */
+	int64		deferred;		/* content lock busy: written by core after */
+	int			pin_limit;		/* blocks in flight at most */
 } FlushState;
 
-/* Order items by fork, then block. */
-static int
-item_cmp(const void *a, const void *b)
-{
-	const FlushItem *x = a;
-	const FlushItem *y = b;
-
-	if (x->tag.forkNum != y->tag.forkNum)
-		return x->tag.forkNum < y->tag.forkNum ? -1 : 1;
-	if (x->tag.blockNum != y->tag.blockNum)
-		return x->tag.blockNum < y->tag.blockNum ? -1 : 1;
-	return 0;
-}
-
-/* Collect the relation's buffers (all forks), sorted by fork and block. */
+/* The relation's buffers, as flush items. */
 static FlushItem *
-collect_buffers(Relation rel, int *nitems)
+collect_items(Relation rel, int *nitems)
 {
-	RelFileNode rnode = PGU_REL_LOCATOR(rel);
-	FlushItem  *items = NULL;
-	int			n = 0;
-	int			max = 0;
+	PguBufRef  *refs = pgu_buf_collect(rel, nitems);
+	FlushItem  *items = palloc(sizeof(FlushItem) * Max(*nitems, 1));
 	int			i;
 
-	for (i = 0; i < NBuffers; i++)
+	for (i = 0; i < *nitems; i++)
 	{
-		BufferDesc *desc = GetBufferDescriptor(i);
-		uint32		state;
-
-		/* unlocked precheck, as DropRelFileNodeBuffers does */
-		if (!RelFileNodeEquals(PGU_TAG_LOCATOR(desc->tag), rnode))
-			continue;
-
-		state = LockBufHdr(desc);
-		if (RelFileNodeEquals(PGU_TAG_LOCATOR(desc->tag), rnode) && (state & BM_VALID))
-		{
-			if (n == max)
-			{
-				max = Max(64, max * 2);
-				items = items ? repalloc(items, sizeof(FlushItem) * max) :
-					palloc(sizeof(FlushItem) * max);
-			}
-			items[n].buf_id = i;
-			items[n].tag = desc->tag;
-			items[n].dirty = (state & BM_DIRTY) != 0;
-			items[n].pinned = InvalidBuffer;
-			n++;
-		}
-		UnlockBufHdr(desc, state);
-		if ((i & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
+		items[i].ref = refs[i];
+		items[i].pinned = InvalidBuffer;
+		items[i].deferred = false;
 	}
-	if (n > 1)
-		qsort(items, n, sizeof(FlushItem), item_cmp);
-	*nitems = n;
+	if (refs)
+		pfree(refs);
 	return items;
 }
 
 /* Register a written segment for the next checkpoint's fsync. */
 static void
-register_segment(const BufferTag *tag, const char *path)
+register_segment(Relation rel, const PguBufRef *ref, const char *path)
 {
 	FileTag		ftag;
 
 	memset(&ftag, 0, sizeof(ftag));
 	ftag.handler = SYNC_HANDLER_MD;
-	ftag.forknum = tag->forkNum;
-	ftag.rnode = PGU_TAG_LOCATOR(*tag);
-	ftag.segno = tag->blockNum / ((BlockNumber) RELSEG_SIZE);
+	ftag.forknum = ref->fork;
+	ftag.rnode = PGU_REL_LOCATOR(rel);
+	ftag.segno = ref->block / ((BlockNumber) RELSEG_SIZE);
 
 	if (!RegisterSyncRequest(&ftag, SYNC_REQUEST, false))
 	{
@@ -194,7 +164,7 @@ write_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 	{
 		FlushItem  *first = (FlushItem *) pgu_batch_block_arg(batch, 0);
 
-		register_segment(&first->tag, pgu_batch_path(batch));
+		register_segment(st->rel, &first->ref, pgu_batch_path(batch));
 	}
 
 	for (i = 0; i < n; i++)
@@ -202,7 +172,7 @@ write_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 		FlushItem  *item = (FlushItem *) pgu_batch_block_arg(batch, i);
 		bool		ok = pgu_batch_block_result(batch, i).err == 0;
 
-		if (pgu_write_finish(item->pinned, ok))
+		if (pgu_buf_write_finish(item->pinned, ok))
 			st->flushed++;
 		else if (ok)
 			st->redirtied++;
@@ -210,11 +180,23 @@ write_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 		item->pinned = InvalidBuffer;
 	}
 	pgu_progress_update(st->flushed + st->redirtied, (st->flushed + st->redirtied) * BLCKSZ);
+
+	/* a failed close() may mean lost writes: escalate as md.c/fd.c do */
+	if (pgu_batch_close_error(batch) != 0)
+	{
+		errno = -pgu_batch_close_error(batch);
+		ereport(data_sync_elevel(ERROR),
+				(errcode_for_file_access(),
+				 errmsg("could not close file \"%s\": %m", pgu_batch_path(batch))));
+	}
 	if (failed >= 0)
 		pgu_batch_report(batch, failed, ERROR);
 }
 
-/* Start the write of one item: pin, lock, take I/O, copy, WAL flush. */
+/*
+ * Start the write of one item: reserve, pin, lock (if free), take I/O,
+ * copy, WAL flush.
+ */
 static void
 flush_item(PguStream *stream, FlushState *st, FlushItem *item)
 {
@@ -225,47 +207,79 @@ flush_item(PguStream *stream, FlushState *st, FlushItem *item)
 	char	   *copy;
 	BlockNumber segblock;
 
-	if (!ReadRecentBuffer(PGU_TAG_LOCATOR(item->tag), item->tag.forkNum,
-						  item->tag.blockNum, item->buf_id + 1))
+	/* holding nothing yet: room in the stream, so that nothing below sleeps */
+	segblock = pgu_segment_path(st->rel, item->ref.fork, item->ref.block, path);
+	pgu_buf_reserve_write();
+	pgu_stream_reserve(stream, path, st->pin_limit);
+
+	buf = pgu_buf_pin_recent(st->rel, &item->ref);
+	if (buf == InvalidBuffer)
 	{
 		st->skipped++;			/* evicted or reused since we looked */
 		return;
 	}
-	buf = item->buf_id + 1;
 
 	/*
-	 * Never wait for a content lock while we hold I/O on other buffers: the
-	 * checkpointer may be waiting for that I/O while holding a content lock
-	 * that the holder of this one waits for (a btree split locks siblings
-	 * in key order, not block order).  If the lock is not free, finish all
-	 * our I/O first, then wait for it like anyone else.
+	 * Never wait for a content lock while we hold anything: the checkpointer
+	 * may be waiting for our I/O while holding a content lock that the
+	 * holder of this one waits for (a btree split locks siblings in key
+	 * order, not block order).  If the lock is not free, write this buffer
+	 * after the stream, through core.
 	 */
-	if (!LWLockConditionalAcquire(BufferDescriptorGetContentLock(GetBufferDescriptor(buf - 1)),
-								  LW_SHARED))
+	if (!pgu_buf_try_share_lock(buf))
 	{
-		pgu_stream_drain(stream);
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		ReleaseBuffer(buf);
+		item->deferred = true;
+		st->deferred++;
+		return;
 	}
-	if (!pgu_write_start(buf, &lsn, &permanent))
+	if (!pgu_buf_write_start(buf, &lsn, &permanent))
 	{
 		/* clean by now, or somebody else is writing it */
 		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 		ReleaseBuffer(buf);
-		if (item->dirty)
+		if (item->ref.dirty)
 			st->skipped++;
 		return;
 	}
 	item->pinned = buf;
 
-	segblock = pgu_segment_path(st->rel, item->tag.forkNum, item->tag.blockNum, path);
-	copy = pgu_stream_add(stream, path, segblock, item->tag.blockNum, NULL, item);
+	copy = pgu_stream_add(stream, path, segblock, item->ref.block, NULL, item);
 	memcpy(copy, BufferGetPage(buf), BLCKSZ);
 	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 
 	/* WAL before data: the copy cannot be submitted before this returns */
 	if (permanent)
 		XLogFlush(lsn);
-	PageSetChecksumInplace((Page) copy, item->tag.blockNum);
+	PageSetChecksumInplace((Page) copy, item->ref.block);
+	PGU_FAULT_DELAY(PGU_FP_WRITE_DELAY);
+}
+
+/*
+ * Write a buffer whose content lock was busy, the way any backend would:
+ * we hold nothing else now, so waiting for the lock is safe.
+ */
+static void
+flush_deferred(FlushState *st, FlushItem *item)
+{
+	Buffer		buf = pgu_buf_pin_recent(st->rel, &item->ref);
+
+	if (buf == InvalidBuffer)
+	{
+		st->skipped++;
+		return;
+	}
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	if (pgu_buf_is_dirty(buf))
+	{
+		FlushOneBuffer(buf);
+		if (pgu_buf_is_dirty(buf))
+			st->redirtied++;
+		else
+			st->flushed++;
+	}
+	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+	ReleaseBuffer(buf);
 }
 
 /* What flush_feed works on. */
@@ -285,7 +299,7 @@ flush_feed(PguStream *stream, void *arg)
 
 	for (i = 0; i < f->nitems && !pgu_stream_interrupted(stream); i++)
 	{
-		if (f->items[i].dirty)
+		if (f->items[i].ref.dirty)
 			flush_item(stream, f->st, &f->items[i]);
 	}
 }
@@ -296,14 +310,27 @@ flush_items(Relation rel, FlushItem *items, int nitems, FlushState *st)
 {
 	PguStream  *stream;
 	FlushFeed	feed;
+	int			i;
 
+	st->pin_limit = Min(pgu_buf_pin_limit(), (pgu_queue_depth + 1) * PGU_SLOT_BLOCKS);
 	pgu_progress_start("flush", RelationGetRelid(rel), nitems);
+	pgu_progress_quiet();
 	stream = pgu_stream_begin(PGU_OP_WRITE, false,
 							  write_batch_done, st);
 	feed.st = st;
 	feed.items = items;
 	feed.nitems = nitems;
-	pgu_stream_run(stream, flush_feed, &feed, pgu_claim_abort_all);
+	pgu_stream_run(stream, flush_feed, &feed, pgu_buf_abort_writes);
+
+	/* the stream is over: nothing in flight, no pins, interrupts resumed */
+	for (i = 0; i < nitems; i++)
+	{
+		if (items[i].deferred)
+		{
+			CHECK_FOR_INTERRUPTS();
+			flush_deferred(st, &items[i]);
+		}
+	}
 	pgu_progress_end();
 }
 
@@ -350,12 +377,12 @@ Datum
 pg_uring_flush(PG_FUNCTION_ARGS)
 {
 	Relation	rel = open_for_write(fcinfo, "pg_uring_flush");
-	FlushState	st = {rel, 0, 0, 0};
+	FlushState	st = {rel, 0, 0, 0, 0, 0};
 	FlushItem  *items;
 	int			nitems;
 	int64		vals[3];
 
-	items = collect_buffers(rel, &nitems);
+	items = collect_items(rel, &nitems);
 	flush_items(rel, items, nitems, &st);
 	relation_close(rel, AccessShareLock);
 
@@ -370,7 +397,7 @@ Datum
 pg_uring_evict(PG_FUNCTION_ARGS)
 {
 	Relation	rel = open_for_write(fcinfo, "pg_uring_evict");
-	FlushState	st = {rel, 0, 0, 0};
+	FlushState	st = {rel, 0, 0, 0, 0, 0};
 	FlushItem  *items;
 	int			nitems;
 	int64		evicted = 0;
@@ -378,12 +405,12 @@ pg_uring_evict(PG_FUNCTION_ARGS)
 	int64		vals[3];
 	int			i;
 
-	items = collect_buffers(rel, &nitems);
+	items = collect_items(rel, &nitems);
 	flush_items(rel, items, nitems, &st);
 
 	for (i = 0; i < nitems; i++)
 	{
-		if (pgu_buffer_evict(items[i].buf_id, &items[i].tag))
+		if (pgu_buf_evict(rel, &items[i].ref))
 			evicted++;
 		else
 			skipped++;

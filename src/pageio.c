@@ -9,11 +9,36 @@
  * is up, and serves them synchronously (counted as fallback) when it is
  * not; "sync" performs them in this backend with preadv/pwritev.
  *
- * Memory ownership: a batch's I/O lands in (or comes from) either memory
- * the caller owns (claimed shared buffers) or the batch's staging memory
- * (the slot's in shared memory, or this stream's local buffer on the sync
- * path).  A slot is returned to the free list only when its state is DONE,
- * i.e. no I/O of it is in flight; pgu_stream_abort() waits for that.
+ * Memory ownership: a batch's I/O always lands in (or comes from) the
+ * batch's staging memory: the slot's, in shared memory, or this stream's
+ * local buffer on the sync path.  Reads are copied to the caller's memory
+ * after they completed; no I/O ever lands in a shared buffer.  A slot is
+ * returned to the free list only when its state is DONE, i.e. no I/O of
+ * it is in flight.
+ *
+ * Who waits for what (the "nobody waits forever" rules):
+ *	- A stream sleeps on the shared queue for a free slot only when it has
+ *	  nothing in flight and nothing in its current batch; otherwise it
+ *	  completes its own oldest batch instead.  Features that hold buffer
+ *	  state per block (flush) reserve room with pgu_stream_reserve() before
+ *	  they pin, lock or take I/O on the block, so pgu_stream_add() never
+ *	  sleeps on the queue.  The slot wait ends on cancel or terminate.
+ *	- A stream waits for its own batches, which only the worker completes.
+ *	  The worker never blocks on anything but the kernel (docs/design.md),
+ *	  and completes or fails every slot it took before it exits.
+ *	- Read batches land in staging memory only, so after a cancel, an
+ *	  ERROR or at exit, a read batch that the worker has not completed
+ *	  within PGU_GIVE_UP_MS is abandoned: the slot is never reused until
+ *	  the worker completed it (queue.c frees it then).  So cancel is
+ *	  bounded even with a stalled worker.
+ *	- Write batches are never abandoned while the worker that took them is
+ *	  alive: their buffers keep BM_IO_IN_PROGRESS until the write is
+ *	  complete, because ending it earlier would let a newer write of the
+ *	  same block be overtaken by our older copy.  The holder of that state
+ *	  then only waits for the worker, which completes the write.
+ *	- An exit (FATAL, postmaster death) in the middle of a stream runs the
+ *	  same abort from a before_shmem_exit hook: in-flight I/O first, then
+ *	  the caller's undo, then pins are dropped by core.
  *
  *-------------------------------------------------------------------------
  */
@@ -32,7 +57,10 @@
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "storage/procsignal.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
 
+#include "faults.h"
 #include "pageio.h"
 #include "stats.h"
 
@@ -42,13 +70,14 @@ struct PguBatch
 	PguOp		op;
 	int			nblocks;
 	int			nios;
+	int			close_error;	/* -errno of a failed close() after writing */
 	uint64		generation;		/* worker generation when queued */
 	char		path[MAXPGPATH];
 	BlockNumber segblock[PGU_SLOT_BLOCKS];
 	BlockNumber blkno[PGU_SLOT_BLOCKS];
 	void	   *arg[PGU_SLOT_BLOCKS];
 	char	   *dest[PGU_SLOT_BLOCKS];	/* caller's memory, or NULL */
-	char	   *data[PGU_SLOT_BLOCKS];	/* where the I/O lands or comes from */
+	char	   *data[PGU_SLOT_BLOCKS];	/* staging: where the I/O lands or comes from */
 	PguIoDesc	ios[PGU_SLOT_BLOCKS];
 	PguBatch   *next;
 };
@@ -59,13 +88,15 @@ struct PguStream
 	bool		direct;
 	bool		use_ring;
 	bool		fallback;		/* wanted the ring, but it is not up */
-	bool		dio_aligned;	/* shared buffers suit O_DIRECT */
 	bool		interrupted;
+	bool		postmaster_dead;
 	int			max_inflight;	/* batches: pg_uring.queue_depth */
 	int			inflight;		/* batches submitted, not completed */
+	int			pending;		/* blocks in flight or in the current batch */
 	uint64		op_id;
 	PguBatchCallback callback;
 	void	   *callback_arg;
+	void		(*undo) (void);
 	PguBatch   *cur;			/* being filled */
 	PguBatch   *head;			/* submitted, oldest first */
 	PguBatch   *tail;
@@ -74,27 +105,70 @@ struct PguStream
 	char	   *local_staging;	/* sync path */
 	int			sync_fd;
 	char		sync_path[MAXPGPATH];
+	TimestampTz give_up_at;		/* read batches: abandon after this; 0 = never */
+	PguStream  *outer;			/* stream open before this one, if any */
 };
 
+/*
+ * After a cancel, an ERROR or at exit, how long read batches may still take
+ * before they are abandoned, for the whole stream.
+ */
+#define PGU_GIVE_UP_MS			1000
+
+/* How long a worker may be gone before its slots are given up. */
+#define PGU_WORKER_GONE_MS		5000
+
 static uint64 op_counter = 0;
+static PguStream *open_streams = NULL;	/* innermost first */
+static bool exit_hook_registered = false;
+
+static void stream_abort(PguStream *s);
 
 /* Local staging memory for the sync path, aligned like the slots' staging. */
 static char *
 local_staging_alloc(void)
 {
-	char	   *raw = palloc(PGU_SLOT_BLOCKS * BLCKSZ + PGU_STAGING_ALIGN);
+	char	   *raw = MemoryContextAlloc(TopMemoryContext,
+										 PGU_SLOT_BLOCKS * BLCKSZ + PGU_STAGING_ALIGN);
 
 	return (char *) TYPEALIGN(PGU_STAGING_ALIGN, raw);
+}
+
+/*
+ * Process exit (FATAL, postmaster death) with a stream open: no I/O of
+ * ours may outlive us, and no buffer state may be ended while an I/O on it
+ * is in flight.  Wait for the in-flight I/O first (bounded for reads),
+ * then undo.  Core drops our pins later (ShutdownPostgres).
+ */
+static void
+stream_exit_hook(int code, Datum arg)
+{
+	while (open_streams != NULL)
+	{
+		PguStream  *s = open_streams;
+
+		stream_abort(s);
+		if (s->undo)
+			s->undo();
+		open_streams = s->outer;
+	}
 }
 
 /* Decide the method and set up a stream; holds interrupts until end/abort. */
 PguStream *
 pgu_stream_begin(PguOp op, bool direct, PguBatchCallback callback, void *arg)
 {
-	PguStream  *s = palloc0(sizeof(PguStream));
+	PguStream  *s;
 
 	pgu_check_loaded();
 
+	if (!exit_hook_registered)
+	{
+		before_shmem_exit(stream_exit_hook, (Datum) 0);
+		exit_hook_registered = true;
+	}
+
+	s = MemoryContextAllocZero(TopMemoryContext, sizeof(PguStream));
 	s->op = op;
 	s->direct = direct && op == PGU_OP_READ;
 	s->max_inflight = Max(pgu_queue_depth, 1);
@@ -105,15 +179,14 @@ pgu_stream_begin(PguOp op, bool direct, PguBatchCallback callback, void *arg)
 
 	if (pgu_io_method == PGU_IO_METHOD_IO_URING)
 	{
-		SpinLockAcquire(&pgu_shared->mutex);
-		s->use_ring = pgu_shared->accepting;
-		s->dio_aligned = pgu_shared->ring.buffers_dio_aligned;
-		SpinLockRelease(&pgu_shared->mutex);
+		s->use_ring = pgu_ring_accepting(NULL);
 		s->fallback = !s->use_ring;
 	}
 	if (!s->use_ring)
 		s->local_staging = local_staging_alloc();
 
+	s->outer = open_streams;
+	open_streams = s;
 	HOLD_INTERRUPTS();
 	return s;
 }
@@ -145,6 +218,15 @@ pgu_stream_interrupted(PguStream *s)
 	return s->interrupted;
 }
 
+/* Start the give-up clock for read batches (cancel, ERROR, exit). */
+static void
+start_giving_up(PguStream *s)
+{
+	if (s->give_up_at == 0)
+		s->give_up_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													PGU_GIVE_UP_MS);
+}
+
 /* Get an empty batch structure. */
 static PguBatch *
 batch_get(PguStream *s)
@@ -154,11 +236,12 @@ batch_get(PguStream *s)
 	if (b != NULL)
 		s->free_batches = b->next;
 	else
-		b = palloc(sizeof(PguBatch));
+		b = MemoryContextAlloc(TopMemoryContext, sizeof(PguBatch));
 	b->slot = NULL;
 	b->op = s->op;
 	b->nblocks = 0;
 	b->nios = 0;
+	b->close_error = 0;
 	b->next = NULL;
 	return b;
 }
@@ -176,6 +259,37 @@ batch_put(PguStream *s, PguBatch *b)
 	s->free_batches = b;
 }
 
+/* Free a stream's memory (its slots are back already). */
+static void
+stream_free(PguStream *s)
+{
+	while (s->free_batches != NULL)
+	{
+		PguBatch   *b = s->free_batches;
+
+		s->free_batches = b->next;
+		pfree(b);
+	}
+	/* local_staging is aligned inside its chunk: leave it to the context */
+	pfree(s);
+}
+
+/* Unlink a stream from the list of open streams. */
+static void
+stream_unlink(PguStream *s)
+{
+	PguStream **p;
+
+	for (p = &open_streams; *p != NULL; p = &(*p)->outer)
+	{
+		if (*p == s)
+		{
+			*p = s->outer;
+			return;
+		}
+	}
+}
+
 /* Open (or reuse) the sync path's descriptor for a segment file. */
 static int
 sync_open(PguStream *s, const char *path)
@@ -191,12 +305,57 @@ sync_open(PguStream *s, const char *path)
 	return s->sync_fd;
 }
 
+/*
+ * Close the sync path's descriptor.  For writes, close() can report a
+ * writeback error (NFS does): return it as -errno, so the batch fails
+ * before any of its buffers is called clean.
+ */
+static int
+sync_close(PguStream *s)
+{
+	int			rc = 0;
+
+	if (s->sync_fd < 0)
+		return 0;
+	if (CloseTransientFile(s->sync_fd) != 0)
+		rc = -errno;
+	if (s->op == PGU_OP_WRITE && PGU_FAULT(PGU_FP_CLOSE) == PGU_FA_EIO)
+		rc = -EIO;
+	s->sync_fd = -1;
+	return rc;
+}
+
+/*
+ * Apply an injected fault (testing build) to a transfer of n bytes of
+ * total; returns the bytes to pretend were transferred, or -errno.
+ */
+static ssize_t
+sync_fault(bool write, ssize_t n, uint64 total, bool *eof)
+{
+	switch (PGU_FAULT(write ? PGU_FP_WRITE : PGU_FP_READ))
+	{
+		case PGU_FA_EIO:
+			errno = EIO;
+			return -1;
+		case PGU_FA_EOF:
+			*eof = true;
+			/* FALLTHROUGH */
+		case PGU_FA_SHORT:
+			if (n > 0 && (uint64) n == total && total >= 1024)
+				return (ssize_t) ((total / 2) & ~(uint64) 511);
+			return n;
+		default:
+			return n;
+	}
+}
+
 /* Perform a batch's I/Os in this backend with preadv/pwritev. */
 static void
 sync_execute(PguStream *s, PguBatch *b)
 {
 	bool		write = s->op == PGU_OP_WRITE;
 	int			fd = sync_open(s, b->path);
+	int			close_rc;
 	int			k;
 
 	pgu_count(PGU_PATH_SYNC, PGU_C_REQUESTS, 1);
@@ -211,6 +370,8 @@ sync_execute(PguStream *s, PguBatch *b)
 		int			cnt = io->nblocks;
 		uint64		total = (uint64) io->nblocks * BLCKSZ;
 		uint64		done = 0;
+		bool		first = true;
+		bool		eof = false;
 		instr_time	start;
 		instr_time	now;
 		int			i;
@@ -233,10 +394,17 @@ sync_execute(PguStream *s, PguBatch *b)
 		{
 			ssize_t		n;
 
-			if (write)
+			if (eof)
+				n = 0;			/* injected: the remainder is not there */
+			else if (write)
 				n = pwritev(fd, v, cnt, io->offset + done);
 			else
 				n = preadv(fd, v, cnt, io->offset + done);
+			if (first)
+			{
+				first = false;
+				n = sync_fault(write, n, total, &eof);
+			}
 			if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			{
 				pgu_count(PGU_PATH_SYNC, PGU_C_RETRIES, 1);
@@ -287,6 +455,16 @@ sync_execute(PguStream *s, PguBatch *b)
 				pgu_count(PGU_PATH_SYNC, PGU_C_COMBINED_IOS, 1);
 		}
 	}
+
+	/* a written file is closed, and the close checked, before it is clean */
+	if (write && (close_rc = sync_close(s)) < 0)
+	{
+		for (k = 0; k < b->nios; k++)
+			if (b->ios[k].result >= 0)
+				b->ios[k].result = close_rc;
+		b->close_error = close_rc;
+		pgu_count(PGU_PATH_SYNC, PGU_C_ERRORS, 1);
+	}
 }
 
 /* Has the worker finished with this batch's slot? */
@@ -297,24 +475,37 @@ batch_is_done(PguBatch *b)
 		pg_atomic_read_u32(&b->slot->state) == PGU_SLOT_DONE;
 }
 
+/* Give up on a batch's slot: its I/Os count as failed with err. */
+static void
+batch_abandon(PguStream *s, PguBatch *b, int err)
+{
+	int			k;
+
+	for (k = 0; k < b->nios; k++)
+		b->ios[k].result = err;
+	pgu_slot_abandon(b->slot);	/* freed once the worker is done with it */
+	b->slot = NULL;
+}
+
 /*
  * Sleep until the worker completes a batch.  Interrupts are held; a cancel
- * only marks the stream interrupted.  The worker completes every slot it
- * took, or fails it at exit, so this wait ends; as a last defence, a slot
- * whose worker is gone for good is abandoned (leaked, never reused).
+ * only marks the stream interrupted.  Returns false if the batch was
+ * abandoned instead (see the rules at the top of this file); its results
+ * then say -ECANCELED or -ESHUTDOWN.
  */
-static void
+static bool
 batch_wait(PguStream *s, PguBatch *b)
 {
 	PguSlot    *slot = b->slot;
-	int			gone_for = 0;
+	TimestampTz gone_since = 0;
 
 	if (slot == NULL)
-		return;
+		return true;
 
 	while (pg_atomic_read_u32(&slot->state) != PGU_SLOT_DONE)
 	{
 		int			rc;
+		TimestampTz now;
 
 		pg_atomic_write_u32(&slot->waiting, 1);
 		pg_memory_barrier();
@@ -322,42 +513,46 @@ batch_wait(PguStream *s, PguBatch *b)
 			break;
 
 		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_POSTMASTER_DEATH,
-					   1000L, PG_WAIT_EXTENSION);
+					   100L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
+		if (pg_atomic_read_u32(&slot->state) == PGU_SLOT_DONE)
+			break;
 		if (rc & WL_POSTMASTER_DEATH)
-			proc_exit(1);
-		(void) pgu_stream_interrupted(s);
+			s->postmaster_dead = s->interrupted = true;
+		if (pgu_stream_interrupted(s))
+			start_giving_up(s);
 
-		if (rc & WL_TIMEOUT)
+		now = GetCurrentTimestamp();
+
+		/* reads land in staging only: they may be given up on */
+		if (s->op == PGU_OP_READ && s->give_up_at != 0 && now >= s->give_up_at)
 		{
-			int			pid;
-			uint64		gen;
+			batch_abandon(s, b, -ECANCELED);
+			return false;
+		}
 
-			SpinLockAcquire(&pgu_shared->mutex);
-			pid = pgu_shared->worker_pid;
-			gen = pgu_shared->worker_generation;
-			SpinLockRelease(&pgu_shared->mutex);
-			if (pid == 0 || gen != b->generation)
-				gone_for++;
-			else
-				gone_for = 0;
-			if (gone_for >= 10)
+		/* the worker that took it is gone (it crashed): by elapsed time */
+		if (!pgu_worker_alive(b->generation))
+		{
+			if (gone_since == 0)
+				gone_since = now;
+			else if (TimestampDifferenceExceeds(gone_since, now, PGU_WORKER_GONE_MS))
 			{
-				int			k;
-
 				ereport(WARNING,
 						(errmsg("pg_uring ring worker exited without completing a request"),
 						 errdetail("Request slot %d is abandoned.", pgu_slot_index(slot))));
-				for (k = 0; k < b->nios; k++)
-					b->ios[k].result = -ESHUTDOWN;
-				b->slot = NULL; /* leak it: never reuse memory of unknown state */
-				return;
+				batch_abandon(s, b, -ESHUTDOWN);
+				return false;
 			}
 		}
+		else
+			gone_since = 0;
 	}
 	pg_atomic_write_u32(&slot->waiting, 0);
 	pg_memory_barrier();
 	memcpy(b->ios, slot->ios, sizeof(PguIoDesc) * b->nios);
+	b->close_error = slot->close_error;
+	return true;
 }
 
 /* Group the batch's blocks into I/Os of adjacent blocks. */
@@ -398,8 +593,7 @@ batch_complete(PguStream *s, PguBatch *b)
 		/* copy staged blocks to the caller's memory where it asked for it */
 		for (i = 0; i < b->nblocks; i++)
 		{
-			if (b->dest[i] != NULL && b->data[i] != b->dest[i] &&
-				pgu_batch_block_result(b, i).err == 0)
+			if (b->dest[i] != NULL && pgu_batch_block_result(b, i).err == 0)
 			{
 				memcpy(b->dest[i], b->data[i], BLCKSZ);
 				b->data[i] = b->dest[i];
@@ -410,6 +604,7 @@ batch_complete(PguStream *s, PguBatch *b)
 	if (s->callback)
 		s->callback(s, b, s->callback_arg);
 	s->completing = NULL;
+	s->pending -= b->nblocks;
 	batch_put(s, b);
 }
 
@@ -418,15 +613,18 @@ static void
 complete_oldest(PguStream *s)
 {
 	PguBatch   *b = s->head;
+	bool		shutdown;
 
-	batch_wait(s, b);
+	(void) batch_wait(s, b);
 	s->head = b->next;
 	if (s->head == NULL)
 		s->tail = NULL;
 	s->inflight--;
+	s->completing = b;			/* an ERROR from here on must not lose it */
 
 	/* the worker stopped before serving it: serve it here instead */
-	if (b->slot != NULL && b->slot->error == -ESHUTDOWN)
+	shutdown = b->slot != NULL && b->slot->error == -ESHUTDOWN;
+	if (shutdown)
 	{
 		bool		saved = s->fallback;
 
@@ -453,6 +651,7 @@ submit_current(PguStream *s)
 
 		/* a ring stream without a slot: the worker is gone, count fallback */
 		s->fallback = s->fallback || s->use_ring;
+		s->completing = b;
 		sync_execute(s, b);
 		s->fallback = saved;
 		batch_complete(s, b);
@@ -501,7 +700,7 @@ start_batch(PguStream *s, const char *path)
 
 		for (k = 1; k < s->inflight - s->max_inflight / 2 && target->next; k++)
 			target = target->next;
-		batch_wait(s, target);
+		(void) batch_wait(s, target);
 		while (s->head != NULL && s->inflight > s->max_inflight / 2)
 			complete_oldest(s);
 	}
@@ -519,9 +718,14 @@ start_batch(PguStream *s, const char *path)
 			pgu_count(PGU_PATH_RING, PGU_C_QUEUE_FULL_WAITS, 1);
 			complete_oldest(s);
 		}
+
+		/*
+		 * Nothing of ours in flight, and the current batch was submitted:
+		 * we hold no buffer state (see pgu_stream_reserve), so we may sleep.
+		 */
 		if (b->slot == NULL)
 			b->slot = pgu_slot_alloc(true);
-		/* no slot means no worker: this batch is served here */
+		/* no slot means no worker, or a cancel: this batch is served here */
 		if (b->slot == NULL && s->local_staging == NULL)
 			s->local_staging = local_staging_alloc();
 	}
@@ -529,39 +733,55 @@ start_batch(PguStream *s, const char *path)
 }
 
 /*
- * Add one block.  dest is where a read should land (NULL: staging is
- * fine); for writes it is ignored, and the returned staging pointer is
- * where the caller must put the page image.  Returns where the data will
- * be (reads) or must be put (writes).
+ * Make sure the next pgu_stream_add() for path cannot sleep on the shared
+ * queue, and that no more than max_pending blocks are in flight or in the
+ * current batch before it.  Callers that pin, lock or take I/O on a buffer
+ * for each block call this first, holding nothing: it may complete batches
+ * (running their callbacks) and sleep for a slot.
+ */
+void
+pgu_stream_reserve(PguStream *s, const char *path, int max_pending)
+{
+	max_pending = Max(max_pending, 1);
+	while (s->pending >= max_pending && (s->cur != NULL || s->head != NULL))
+	{
+		if (s->cur != NULL && s->cur->nblocks > 0)
+			submit_current(s);
+		else if (s->head != NULL)
+			complete_oldest(s);
+		else
+			break;
+	}
+	if (s->cur != NULL &&
+		(s->cur->nblocks == PGU_SLOT_BLOCKS || strcmp(s->cur->path, path) != 0))
+		submit_current(s);
+	if (s->cur == NULL)
+		start_batch(s, path);
+}
+
+/*
+ * Add one block.  dest is where a read should be copied once it completed
+ * (NULL: leave it in staging); for writes it is ignored.  Returns where the
+ * data will be (reads) or where the caller must put the page image
+ * (writes): staging memory, valid until the batch's callback returned.
  */
 char *
 pgu_stream_add(PguStream *s, const char *path, BlockNumber segblock,
 			   BlockNumber blkno, char *dest, void *block_arg)
 {
 	PguBatch   *b;
-	char	   *staging;
 	int			i;
 
-	if (s->cur != NULL &&
-		(s->cur->nblocks == PGU_SLOT_BLOCKS || strcmp(s->cur->path, path) != 0))
-		submit_current(s);
-	if (s->cur == NULL)
-		start_batch(s, path);
+	pgu_stream_reserve(s, path, INT_MAX);
 
 	b = s->cur;
 	i = b->nblocks++;
+	s->pending++;
 	b->segblock[i] = segblock;
 	b->blkno[i] = blkno;
 	b->arg[i] = block_arg;
 	b->dest[i] = s->op == PGU_OP_READ ? dest : NULL;
-
-	staging = (b->slot ? b->slot->staging : s->local_staging) + (Size) i * BLCKSZ;
-	if (s->op == PGU_OP_WRITE || dest == NULL)
-		b->data[i] = staging;
-	else if (b->slot != NULL && s->direct && !s->dio_aligned)
-		b->data[i] = staging;	/* O_DIRECT into unaligned buffers: bounce */
-	else
-		b->data[i] = dest;
+	b->data[i] = (b->slot ? b->slot->staging : s->local_staging) + (Size) i * BLCKSZ;
 
 	/*
 	 * A full batch of reads goes out at once, so the worker can start on it.
@@ -576,9 +796,7 @@ pgu_stream_add(PguStream *s, const char *path, BlockNumber segblock,
 
 /*
  * Submit what is pending and complete everything in flight, callbacks
- * included.  Afterwards this stream holds no I/O: callers drain before
- * they block on anything another process could hold while waiting for
- * that I/O (a buffer content lock, for instance).
+ * included.  Afterwards this stream holds no I/O.
  */
 void
 pgu_stream_drain(PguStream *s)
@@ -595,31 +813,58 @@ pgu_stream_drain(PguStream *s)
 	}
 	/* one wakeup for the lot: sleep on the newest batch first */
 	if (s->tail != NULL)
-		batch_wait(s, s->tail);
+		(void) batch_wait(s, s->tail);
 	while (s->head != NULL)
 		complete_oldest(s);
+}
+
+/*
+ * Submit what is left, wait for everything, free the stream and resume
+ * interrupts.  Returns whether the postmaster died meanwhile.
+ */
+static bool
+stream_finish(PguStream *s)
+{
+	bool		postmaster_dead;
+
+	pgu_stream_drain(s);
+	if (s->sync_fd >= 0)
+		CloseTransientFile(s->sync_fd);
+	s->sync_fd = -1;
+	postmaster_dead = s->postmaster_dead;
+	stream_unlink(s);
+	stream_free(s);
+	RESUME_INTERRUPTS();
+	return postmaster_dead;
+}
+
+/* Service what stream_finish left pending: postmaster death, cancel. */
+static void
+after_stream(bool postmaster_dead)
+{
+	if (postmaster_dead)
+		ereport(FATAL,
+				(errcode(ERRCODE_ADMIN_SHUTDOWN),
+				 errmsg("terminating connection due to unexpected postmaster exit")));
+	CHECK_FOR_INTERRUPTS();
 }
 
 /* Submit what is left, wait for everything, and resume interrupts. */
 void
 pgu_stream_end(PguStream *s)
 {
-	pgu_stream_drain(s);
-	if (s->sync_fd >= 0)
-		CloseTransientFile(s->sync_fd);
-	s->sync_fd = -1;
-	RESUME_INTERRUPTS();
-	CHECK_FOR_INTERRUPTS();
+	after_stream(stream_finish(s));
 }
 
 /*
- * After an ERROR: wait until no I/O of this stream is in flight, then give
- * back its slots.  No callbacks run.  The caller then undoes its claims.
+ * Wait until no I/O of this stream is in flight (reads: at most
+ * PGU_GIVE_UP_MS in all, then abandoned), then give back its slots.  No
+ * callbacks run.
  */
-void
-pgu_stream_abort(PguStream *s)
+static void
+stream_abort(PguStream *s)
 {
-	HOLD_INTERRUPTS();
+	start_giving_up(s);
 	if (s->completing != NULL)
 	{
 		batch_put(s, s->completing);
@@ -629,12 +874,13 @@ pgu_stream_abort(PguStream *s)
 	{
 		PguBatch   *b = s->head;
 
-		batch_wait(s, b);
+		(void) batch_wait(s, b);
 		s->head = b->next;
 		batch_put(s, b);
 	}
 	s->tail = NULL;
 	s->inflight = 0;
+	s->pending = 0;
 	if (s->cur != NULL)
 	{
 		batch_put(s, s->cur);
@@ -642,21 +888,38 @@ pgu_stream_abort(PguStream *s)
 	}
 	/* transient files are closed by the abort itself */
 	s->sync_fd = -1;
+}
+
+/*
+ * After an ERROR: wait until no I/O of this stream is in flight, give back
+ * its slots, and resume interrupts.  The caller then undoes what it holds.
+ */
+void
+pgu_stream_abort(PguStream *s)
+{
+	/* errfinish() zeroed the holdoff count before we got here: balance */
+	HOLD_INTERRUPTS();
+	stream_abort(s);
+	stream_unlink(s);
+	stream_free(s);
 	RESUME_INTERRUPTS();
 }
 
 /*
- * Feed a stream and end it.  On an ERROR, wait until none of its I/O is in
- * flight, then call undo (the caller's cleanup of memory it owns, such as
- * claimed buffers), then re-throw.
+ * Feed a stream and end it.  On an ERROR (or exit), wait until none of its
+ * I/O is in flight, then call undo (the caller's cleanup of buffer state it
+ * holds, such as write I/O), then re-throw.
  */
 void
 pgu_stream_run(PguStream *s, PguFeedFunction feed, void *arg, void (*undo) (void))
 {
+	bool		postmaster_dead;
+
+	s->undo = undo;
 	PG_TRY();
 	{
 		feed(s, arg);
-		pgu_stream_end(s);
+		postmaster_dead = stream_finish(s);
 	}
 	PG_CATCH();
 	{
@@ -666,6 +929,7 @@ pgu_stream_run(PguStream *s, PguFeedFunction feed, void *arg, void (*undo) (void
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	after_stream(postmaster_dead);
 }
 
 /* Number of blocks in a batch. */
@@ -694,6 +958,16 @@ BlockNumber
 pgu_batch_block_number(PguBatch *b, int i)
 {
 	return b->blkno[i];
+}
+
+/*
+ * Did closing the batch's file after writing fail (-errno, or 0)?  Then
+ * every block of the batch also failed with that error.
+ */
+int
+pgu_batch_close_error(PguBatch *b)
+{
+	return b->close_error;
 }
 
 /* Segment file path of a batch. */

@@ -15,9 +15,10 @@
  *
  * Interrupts are held from pgu_stream_begin to pgu_stream_end: callers
  * poll pgu_stream_interrupted() and stop feeding, so that no ERROR from an
- * interrupt can strike while I/O is in flight into memory they own.  An
- * ERROR raised by the caller itself must be followed by pgu_stream_abort()
- * (in PG_CATCH), which waits for every in-flight I/O before returning.
+ * interrupt can strike while I/O is in flight.  Features run a stream with
+ * pgu_stream_run(), which on an ERROR (and a before_shmem_exit hook, on
+ * exit) waits for the in-flight I/O before it calls the feature's undo.
+ * All I/O lands in (or comes from) staging memory, never shared buffers.
  *
  *-------------------------------------------------------------------------
  */
@@ -43,6 +44,7 @@ typedef struct PguBlockResult
 
 extern PguStream *pgu_stream_begin(PguOp op, bool direct,
 								   PguBatchCallback callback, void *arg);
+extern void pgu_stream_reserve(PguStream *stream, const char *path, int max_pending);
 extern char *pgu_stream_add(PguStream *stream, const char *path,
 							BlockNumber segblock, BlockNumber blkno,
 							char *dest, void *block_arg);
@@ -65,6 +67,7 @@ extern char *pgu_batch_block_data(PguBatch *batch, int i);
 extern BlockNumber pgu_batch_block_number(PguBatch *batch, int i);
 extern PguBlockResult pgu_batch_block_result(PguBatch *batch, int i);
 extern const char *pgu_batch_path(PguBatch *batch);
+extern int	pgu_batch_close_error(PguBatch *batch);
 extern void pgu_batch_report(PguBatch *batch, int i, int elevel);
 
 #endif							/* PG_URING_PAGEIO_H */

@@ -24,9 +24,11 @@
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 
+#include "faults.h"
 #include "pg_uring.h"
 #include "progress.h"
 #include "queue.h"
+#include "stats.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -44,6 +46,10 @@ pgu_shmem_request(void)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(pgu_shmem_size());
 	RequestAddinShmemSpace(pgu_progress_shmem_size());
+	RequestAddinShmemSpace(pgu_stats_shmem_size());
+#ifdef PGU_TESTING
+	RequestAddinShmemSpace(pgu_faults_shmem_size());
+#endif
 }
 
 /* Create or attach to pg_uring's shared memory. */
@@ -54,6 +60,10 @@ pgu_shmem_startup(void)
 		prev_shmem_startup_hook();
 	pgu_shmem_init();
 	pgu_progress_shmem_init();
+	pgu_stats_shmem_init();
+#ifdef PGU_TESTING
+	pgu_faults_shmem_init();
+#endif
 }
 
 /* Module load. */

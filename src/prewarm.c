@@ -5,13 +5,27 @@
  *	  contrib pg_prewarm that reads through the page I/O interface.
  *
  * Modes, as in pg_prewarm:
- *	buffer		load blocks into shared buffers.  Uncached blocks are
- *				claimed (bufclaim.c) before their read is issued, read
- *				straight into the buffer (or through aligned staging for
- *				O_DIRECT into unaligned buffers), verified, and only then
- *				made valid.  Cached blocks are left alone.
+ *	buffer		load blocks into shared buffers.  Pages enter shared buffers
+ *				only through core's read path (ReadBufferExtended with
+ *				RBM_NORMAL), which verifies them and marks them valid; no
+ *				buffer is ever claimed or written by pg_uring.  The ring
+ *				reads the uncached blocks ahead into the OS page cache
+ *				(buffered, through staging memory, combined into readv of
+ *				up to pg_uring.combine_limit blocks), and the backend
+ *				follows one batch behind, installing each batch's blocks
+ *				as soon as the worker has read it, while the worker reads
+ *				the next ones: the two run concurrently.  So a failed,
+ *				short or corrupt read can never leave anything visible in
+ *				shared buffers: the ring's failure is reported as an ERROR
+ *				naming the file and block range, and core's own read
+ *				judges every page it installs.
  *	read		read blocks into the kernel page cache (always buffered).
  *	prefetch	posix_fadvise(WILLNEED), issued by the backend.
+ *
+ * For block lists, small gaps between listed blocks are read ahead too
+ * when that lets one readv replace several (PGU_READAHEAD_GAP): those
+ * filler blocks go to the page cache only, and are neither installed nor
+ * counted.
  *
  *-------------------------------------------------------------------------
  */
@@ -30,7 +44,8 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
-#include "bufclaim.h"
+#include "buffers.h"
+#include "faults.h"
 #include "pageio.h"
 #include "progress.h"
 #include "relation.h"
@@ -44,6 +59,15 @@ typedef enum PrewarmMode
 	PREWARM_READ,
 	PREWARM_BUFFER
 } PrewarmMode;
+
+/*
+ * Largest gap of unlisted blocks that buffer-mode read-ahead reads through
+ * (into the page cache only) to combine two listed blocks into one readv.
+ */
+#define PGU_READAHEAD_GAP		3
+
+/* block_arg of a filler block: read ahead, not installed or counted */
+#define FILLER_ARG				((void *) (intptr_t) 1)
 
 /* State shared with the batch callbacks. */
 typedef struct PrewarmState
@@ -92,7 +116,10 @@ parse_fork(FunctionCallInfo fcinfo, int argno, ForkNumber *fork)
 	return forkname;
 }
 
-/* Batch callback for buffer mode: verify and publish, or fail, each page. */
+/*
+ * Batch callback for buffer mode: the batch's blocks are in the page cache
+ * now; read them into shared buffers through core, which verifies them.
+ */
 static void
 buffer_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 {
@@ -102,25 +129,16 @@ buffer_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 
 	for (i = 0; i < n; i++)
 	{
-		Buffer		buf = (Buffer) (intptr_t) pgu_batch_block_arg(batch, i);
-		BlockNumber blkno = pgu_batch_block_number(batch, i);
-
+		if (pgu_batch_block_arg(batch, i) == FILLER_ARG)
+			continue;
+		/* the read-ahead failed: say which file and blocks, as core would */
 		if (pgu_batch_block_result(batch, i).err != 0)
-		{
-			pgu_claim_finish(buf, false);
 			pgu_batch_report(batch, i, ERROR);
-		}
-		if (!PageIsVerifiedExtended(BufferGetPage(buf), blkno,
-									PIV_LOG_WARNING | PIV_REPORT_STAT))
-		{
-			pgu_claim_finish(buf, false);
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("invalid page in block %u of relation %s",
-							blkno,
-							relpath(RelationGetSmgr(st->rel)->smgr_rnode, st->fork))));
-		}
-		pgu_claim_finish(buf, true);
+
+		PGU_FAULT_DELAY(PGU_FP_INSTALL_DELAY);
+		ReleaseBuffer(ReadBufferExtended(st->rel, st->fork,
+										 pgu_batch_block_number(batch, i),
+										 RBM_NORMAL, NULL));
 		st->done++;
 	}
 	pgu_progress_update(st->done, st->done * BLCKSZ);
@@ -152,42 +170,52 @@ typedef struct PrewarmFeed
 	int64		nblocks;
 } PrewarmFeed;
 
-/* Feed the blocks to the stream, claiming buffers in buffer mode. */
+/*
+ * Feed the blocks to the stream.  In buffer mode, blocks already in shared
+ * buffers are not read ahead; core finds them (and counts the use) at once.
+ */
 static void
 prewarm_feed(PguStream *stream, void *arg)
 {
 	PrewarmFeed *f = (PrewarmFeed *) arg;
 	PrewarmState *st = f->st;
-	PrewarmMode mode = f->mode;
+	bool		buffer = f->mode == PREWARM_BUFFER;
 	const BlockNumber *blocks = f->blocks;
 	int64		nblocks = f->nblocks;
 	char		path[MAXPGPATH];
 	BlockNumber cur_seg = InvalidBlockNumber;
+	BlockNumber last_added = InvalidBlockNumber;
 	int64		i;
 
 	for (i = 0; i < nblocks && !pgu_stream_interrupted(stream); i++)
 	{
 		BlockNumber blkno = blocks[i];
-		char	   *dest = NULL;
-		Buffer		buf = InvalidBuffer;
 
-		if (mode == PREWARM_BUFFER)
+		if (buffer && pgu_buf_is_cached(st->rel, st->fork, blkno))
 		{
-			if (pgu_buffer_is_cached(st->rel, st->fork, blkno) ||
-				(buf = pgu_claim_buffer(st->rel, st->fork, blkno)) == InvalidBuffer)
-			{
-				st->done++;
-				continue;
-			}
-			dest = (char *) BufferGetPage(buf);
+			ReleaseBuffer(ReadBufferExtended(st->rel, st->fork, blkno,
+											 RBM_NORMAL, NULL));
+			st->done++;
+			continue;
 		}
 		if (blkno / RELSEG_SIZE != cur_seg)
 		{
 			cur_seg = blkno / RELSEG_SIZE;
 			(void) pgu_segment_path(st->rel, st->fork, blkno, path);
+			last_added = InvalidBlockNumber;
 		}
-		pgu_stream_add(stream, path, blkno % RELSEG_SIZE, blkno, dest,
-					   (void *) (intptr_t) buf);
+
+		/* read a small gap ahead too, if that makes one readv of two */
+		if (buffer && last_added != InvalidBlockNumber &&
+			blkno > last_added + 1 && blkno - last_added - 1 <= PGU_READAHEAD_GAP)
+		{
+			BlockNumber g;
+
+			for (g = last_added + 1; g < blkno; g++)
+				pgu_stream_add(stream, path, g % RELSEG_SIZE, g, NULL, FILLER_ARG);
+		}
+		pgu_stream_add(stream, path, blkno % RELSEG_SIZE, blkno, NULL, NULL);
+		last_added = blkno;
 	}
 }
 
@@ -243,38 +271,21 @@ prewarm_blocks(Relation rel, ForkNumber fork, PrewarmMode mode,
 	}
 
 	/*
-	 * During recovery, claims are not safe: the startup process looks at a
-	 * pinned page without its content lock (XLogReadBufferExtended's
-	 * PageIsNew check), so it could see the zeroed page in the instant
-	 * between bufmgr marking a claimed buffer valid and our taking it over,
-	 * and PANIC with "WAL contains references to invalid pages".  On a hot
-	 * standby, buffer mode therefore reads the blocks into the OS cache
-	 * through the ring first, then lets core read them into shared buffers.
+	 * Buffer mode reads ahead buffered (O_DIRECT would bypass the page cache
+	 * that core then reads from); the same path serves primaries and hot
+	 * standbys, since nothing but core ever touches a buffer.
 	 */
-	if (mode == PREWARM_BUFFER && RecoveryInProgress())
-	{
-		(void) prewarm_blocks(rel, fork, PREWARM_READ, blocks, nblocks);
-		for (i = 0; i < nblocks; i++)
-		{
-			CHECK_FOR_INTERRUPTS();
-			ReleaseBuffer(ReadBufferExtended(rel, fork, blocks[i], RBM_NORMAL, NULL));
-			st.done++;
-		}
-		return st.done;
-	}
-
 	pgu_progress_start(mode == PREWARM_BUFFER ? "prewarm buffer" : "prewarm read",
 					   RelationGetRelid(rel), nblocks);
-	stream = pgu_stream_begin(PGU_OP_READ,
-							  mode == PREWARM_BUFFER && pgu_direct_io,
+	stream = pgu_stream_begin(PGU_OP_READ, false,
 							  mode == PREWARM_BUFFER ? buffer_batch_done : read_batch_done,
 							  &st);
 	feed.st = &st;
 	feed.mode = mode;
 	feed.blocks = blocks;
 	feed.nblocks = nblocks;
-	/* on an ERROR: first no I/O in flight into our buffers, then undo claims */
-	pgu_stream_run(stream, prewarm_feed, &feed, pgu_claim_abort_all);
+	/* nothing to undo: we hold no buffer state across the stream */
+	pgu_stream_run(stream, prewarm_feed, &feed, NULL);
 	pgu_progress_end();
 
 	return st.done;
@@ -411,7 +422,7 @@ pg_uring_prewarm_blocks(PG_FUNCTION_ARGS)
 		blocks[i] = (BlockNumber) b;
 	}
 
-	/* ascending and distinct: one read per block, claims in order */
+	/* ascending and distinct: one read per block, combined where adjacent */
 	if (nelems > 1)
 		qsort(blocks, nelems, sizeof(BlockNumber), block_cmp);
 	for (i = 0; i < nelems; i++)

@@ -44,6 +44,7 @@ static PguProgress *progress = NULL;
 static int	nprogress = 0;
 static PguProgress *my_progress = NULL;
 static TimestampTz last_notice = 0;
+static bool quiet = false;		/* no NOTICEs for the current operation */
 static bool callbacks_registered = false;
 
 /* Transaction end (an ERROR included): no operation can outlive it. */
@@ -128,6 +129,17 @@ pgu_progress_start(const char *operation, Oid relid, int64 total_blocks)
 	my_progress->started = GetCurrentTimestamp();
 	end_write();
 	last_notice = my_progress->started;
+	quiet = false;
+}
+
+/*
+ * No progress NOTICEs for the current operation: it holds buffer I/O state
+ * while it runs, and a NOTICE can block on a client that is not reading.
+ */
+void
+pgu_progress_quiet(void)
+{
+	quiet = true;
 }
 
 /* Switch to the next relation of a multi-relation operation. */
@@ -153,7 +165,7 @@ pgu_progress_update(int64 blocks_done, int64 bytes)
 	my_progress->bytes = bytes;
 	end_write();
 
-	if (pgu_progress_interval > 0)
+	if (pgu_progress_interval > 0 && !quiet)
 	{
 		TimestampTz now = GetCurrentTimestamp();
 

@@ -14,6 +14,7 @@ extern Size pgu_progress_shmem_size(void);
 extern void pgu_progress_shmem_init(void);
 
 extern void pgu_progress_start(const char *operation, Oid relid, int64 total_blocks);
+extern void pgu_progress_quiet(void);
 extern void pgu_progress_set_relation(Oid relid, int64 total_blocks);
 extern void pgu_progress_update(int64 blocks_done, int64 bytes);
 extern void pgu_progress_end(void);

@@ -3,12 +3,17 @@
  * queue.c
  *	  Shared-memory request queue between backends and the ring worker.
  *
+ * This file alone touches the queue's shared state (PguShared); the rest
+ * of pg_uring goes through the functions declared in queue.h.
+ *
  * Locking: pgu_shared->mutex (a spinlock) protects the FIFO, the free list,
  * the counts and the worker fields (accepting, pid, latch, generation, ring
  * status).  It is held only for a few instructions and never across a
  * system call.  A slot's payload belongs to whoever the slot's state says
  * (see queue.h); state changes are made with full memory barriers so that
- * the payload written before a change is visible after it.
+ * the payload written before a change is visible after it.  A slot goes
+ * back to the free list only by a compare-and-swap of its state to FREE,
+ * so its owner and the reclaimer can never both free it.
  *
  *-------------------------------------------------------------------------
  */
@@ -22,8 +27,33 @@
 #include "storage/shmem.h"
 
 #include "queue.h"
+#include "stats.h"
 
-PguShared  *pgu_shared = NULL;
+struct PguShared
+{
+	slock_t		mutex;			/* protects everything up to "slots" */
+	bool		accepting;		/* worker serves new requests */
+	int			worker_pid;
+	Latch	   *worker_latch;
+	uint64		worker_generation;	/* bumped at every worker start */
+	PguRingStatus ring;
+	bool		refusal_logged; /* the LOG about a refused ring was emitted */
+	uint64		reclaimed;		/* slots freed for owners that were gone */
+
+	int			nslots;
+	int			fifo_head;		/* next slot to serve */
+	int			fifo_count;
+	int			free_count;
+	int			nactive;		/* slots the worker is serving */
+	int		   *fifo;			/* circular, nslots entries */
+	int		   *freelist;		/* stack, nslots entries */
+
+	ConditionVariable slot_freed;	/* signalled when a slot is freed */
+
+	PguSlot		slots[FLEXIBLE_ARRAY_MEMBER];
+};
+
+static PguShared *pgu_shared = NULL;
 
 /* Bytes of the slot array plus the FIFO and the free list. */
 static Size
@@ -45,14 +75,14 @@ queue_staging_size(void)
 					PGU_STAGING_ALIGN);
 }
 
-/* Shared memory that pg_uring needs. */
+/* Shared memory that the queue needs. */
 Size
 pgu_shmem_size(void)
 {
 	return add_size(queue_struct_size(), queue_staging_size());
 }
 
-/* Create or attach to pg_uring's shared memory; called from the startup hook. */
+/* Create or attach to the queue's shared memory; called from the startup hook. */
 void
 pgu_shmem_init(void)
 {
@@ -83,16 +113,21 @@ pgu_shmem_init(void)
 
 			pg_atomic_init_u32(&slot->state, PGU_SLOT_FREE);
 			pg_atomic_init_u32(&slot->waiting, 0);
+			pg_atomic_init_u32(&slot->abandoned, 0);
 			slot->staging = staging + (Size) i * PGU_SLOT_BLOCKS * BLCKSZ;
 			/* pop order: slot 0 first */
 			pgu_shared->freelist[i] = pgu_queue_size - 1 - i;
 		}
 		pgu_shared->free_count = pgu_queue_size;
-
-		for (i = 0; i < PGU_NUM_PATHS; i++)
-			pgu_stats_shmem_init(&pgu_shared->stats[i], false);
 	}
 	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Is the queue's shared memory there (pg_uring preloaded)? */
+bool
+pgu_queue_attached(void)
+{
+	return pgu_shared != NULL;
 }
 
 /* Index of a slot in the slot array. */
@@ -102,24 +137,51 @@ pgu_slot_index(PguSlot *slot)
 	return slot - pgu_shared->slots;
 }
 
-/* Is the worker up and serving requests through the ring? */
+/* Number of slots (worker side: sizes its per-slot arrays). */
+int
+pgu_queue_nslots(void)
+{
+	return pgu_shared->nslots;
+}
+
+/*
+ * Is the worker up and serving requests through the ring?  Also tells
+ * whether shared buffers suit O_DIRECT (NULL: not wanted).
+ */
 bool
-pgu_ring_accepting(void)
+pgu_ring_accepting(bool *dio_aligned)
 {
 	bool		accepting;
 
 	SpinLockAcquire(&pgu_shared->mutex);
 	accepting = pgu_shared->accepting;
+	if (dio_aligned)
+		*dio_aligned = pgu_shared->ring.buffers_dio_aligned;
 	SpinLockRelease(&pgu_shared->mutex);
 	return accepting;
+}
+
+/* Is the worker that took requests of this generation still running? */
+bool
+pgu_worker_alive(uint64 generation)
+{
+	bool		alive;
+
+	SpinLockAcquire(&pgu_shared->mutex);
+	alive = pgu_shared->worker_pid != 0 &&
+		pgu_shared->worker_generation == generation;
+	SpinLockRelease(&pgu_shared->mutex);
+	return alive;
 }
 
 /*
  * Take a free slot.  With wait = false, return NULL when none is free.
  * With wait = true, sleep until one is (counted as a queue-full wait), or
- * return NULL once the worker no longer accepts requests.
- * Callers that already have requests in flight must not wait here: they
- * consume their own completions first, which frees slots.
+ * return NULL once the worker no longer accepts requests, or when a cancel
+ * or terminate request is pending (the caller then does the batch itself
+ * and stops).  Callers must hold no I/O, pin or content lock while they
+ * wait here, and callers that already have requests in flight must not
+ * wait at all: they consume their own completions first, which frees slots.
  */
 PguSlot *
 pgu_slot_alloc(bool wait)
@@ -129,6 +191,8 @@ pgu_slot_alloc(bool wait)
 
 	for (;;)
 	{
+		bool		accepting;
+
 		SpinLockAcquire(&pgu_shared->mutex);
 		if (pgu_shared->free_count > 0)
 		{
@@ -136,13 +200,14 @@ pgu_slot_alloc(bool wait)
 
 			slot = &pgu_shared->slots[idx];
 		}
+		accepting = pgu_shared->accepting;
 		SpinLockRelease(&pgu_shared->mutex);
 
 		if (slot != NULL || !wait)
 			break;
 
-		/* no worker to free slots for (abandoned ones stay taken): give up */
-		if (!pgu_ring_accepting())
+		/* no worker to free slots for, or the caller is being cancelled */
+		if (!accepting || QueryCancelPending || ProcDiePending)
 			break;
 
 		if (!counted)
@@ -161,13 +226,17 @@ pgu_slot_alloc(bool wait)
 	{
 		Assert(pg_atomic_read_u32(&slot->state) == PGU_SLOT_FREE);
 		slot->owner_procno = MyProc->pgprocno;
+		slot->owner_pid = MyProcPid;
 		slot->nios = 0;
 		slot->nblocks = 0;
 		slot->error = 0;
 		slot->error_io = -1;
+		slot->close_error = 0;
 		slot->short_ios = 0;
 		slot->flags = 0;
 		pg_atomic_write_u32(&slot->waiting, 0);
+		pg_atomic_write_u32(&slot->abandoned, 0);
+		pg_write_barrier();		/* owner fields before the state (reclaim) */
 		pg_atomic_write_u32(&slot->state, PGU_SLOT_FILLING);
 	}
 	return slot;
@@ -223,18 +292,146 @@ pgu_slot_enqueue(PguSlot *slot)
 	return generation;
 }
 
-/* Return a consumed slot to the free list and wake one waiter. */
-void
-pgu_slot_free(PguSlot *slot)
+/* Put a slot whose state we just set to FREE on the free list. */
+static void
+slot_push_free(PguSlot *slot)
 {
-	Assert(pg_atomic_read_u32(&slot->state) == PGU_SLOT_DONE ||
-		   pg_atomic_read_u32(&slot->state) == PGU_SLOT_FILLING);
-
-	pg_atomic_write_u32(&slot->state, PGU_SLOT_FREE);
 	SpinLockAcquire(&pgu_shared->mutex);
+	Assert(pgu_shared->free_count < pgu_shared->nslots);
 	pgu_shared->freelist[pgu_shared->free_count++] = pgu_slot_index(slot);
 	SpinLockRelease(&pgu_shared->mutex);
 	ConditionVariableSignal(&pgu_shared->slot_freed);
+}
+
+/* Owner: return a consumed (DONE) or unused (FILLING) slot to the free list. */
+void
+pgu_slot_free(PguSlot *slot)
+{
+	uint32		expected = pg_atomic_read_u32(&slot->state);
+
+	Assert(expected == PGU_SLOT_DONE || expected == PGU_SLOT_FILLING);
+	if (pg_atomic_compare_exchange_u32(&slot->state, &expected, PGU_SLOT_FREE))
+		slot_push_free(slot);
+}
+
+/*
+ * Free an abandoned slot that is DONE.  The owner, the worker's completion
+ * and the reclaimer may all try; the abandoned flag's 1 -> 2 exchange lets
+ * exactly one of them do it.
+ */
+static bool
+slot_release_abandoned(PguSlot *slot)
+{
+	uint32		one = 1;
+
+	if (!pg_atomic_compare_exchange_u32(&slot->abandoned, &one, 2))
+		return false;
+	Assert(pg_atomic_read_u32(&slot->state) == PGU_SLOT_DONE);
+	pg_atomic_write_u32(&slot->state, PGU_SLOT_FREE);
+	slot_push_free(slot);
+	return true;
+}
+
+/*
+ * The owner gives up on a slot it cannot wait for any longer.  The slot
+ * is never reused while an I/O of it may be in flight: the worker completes
+ * it as usual and frees it then (or pgu_queue_reclaim() does).
+ */
+void
+pgu_slot_abandon(PguSlot *slot)
+{
+	pg_atomic_write_u32(&slot->abandoned, 1);
+	pg_memory_barrier();
+	/* already done: nothing in flight, free it now */
+	if (pg_atomic_read_u32(&slot->state) == PGU_SLOT_DONE)
+		(void) slot_release_abandoned(slot);
+}
+
+/*
+ * Free the slots whose owner is gone (exited, or abandoned them) and that
+ * have no I/O in flight (DONE, or never queued).  Returns how many.  The
+ * worker calls it from time to time; a slot of a backend that died in the
+ * middle of a request is back within one call after its I/O completed.
+ */
+int
+pgu_queue_reclaim(void)
+{
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < pgu_shared->nslots; i++)
+	{
+		PguSlot    *slot = &pgu_shared->slots[i];
+		uint32		state = pg_atomic_read_u32(&slot->state);
+
+		if (state != PGU_SLOT_DONE && state != PGU_SLOT_FILLING)
+			continue;
+		pg_read_barrier();
+		if (state == PGU_SLOT_DONE && pg_atomic_read_u32(&slot->abandoned) == 1)
+		{
+			if (slot_release_abandoned(slot))
+				n++;
+			continue;
+		}
+		if (pg_atomic_read_u32(&slot->abandoned) != 0)
+			continue;			/* being released by somebody else */
+
+		/*
+		 * The owner exited without freeing it.  Only this process (the
+		 * worker) frees slots of exited owners, so nobody races us here.
+		 */
+		if (ProcGlobal->allProcs[slot->owner_procno].pid != slot->owner_pid &&
+			pg_atomic_compare_exchange_u32(&slot->state, &state, PGU_SLOT_FREE))
+		{
+			slot_push_free(slot);
+			n++;
+		}
+	}
+	if (n > 0)
+	{
+		SpinLockAcquire(&pgu_shared->mutex);
+		pgu_shared->reclaimed += n;
+		SpinLockRelease(&pgu_shared->mutex);
+	}
+	return n;
+}
+
+/* Copy what pg_uring_status shows. */
+void
+pgu_queue_snapshot(PguQueueSnapshot *snap)
+{
+	int			i;
+
+	SpinLockAcquire(&pgu_shared->mutex);
+	snap->ring = pgu_shared->ring;
+	snap->accepting = pgu_shared->accepting;
+	snap->worker_pid = pgu_shared->worker_pid;
+	snap->nslots = pgu_shared->nslots;
+	snap->free_count = pgu_shared->free_count;
+	snap->fifo_count = pgu_shared->fifo_count;
+	snap->nactive = pgu_shared->nactive;
+	snap->reclaimed = pgu_shared->reclaimed;
+	SpinLockRelease(&pgu_shared->mutex);
+
+	snap->abandoned = 0;
+	for (i = 0; i < pgu_shared->nslots; i++)
+	{
+		PguSlot    *slot = &pgu_shared->slots[i];
+
+		if (pg_atomic_read_u32(&slot->state) != PGU_SLOT_FREE &&
+			pg_atomic_read_u32(&slot->abandoned) != 0)
+			snap->abandoned++;
+	}
+}
+
+/*
+ * Worker: is anything queued?  Reads the FIFO count without the lock: it
+ * is only a hint, the queue is then taken properly.
+ */
+bool
+pgu_queue_has_work(void)
+{
+	return ((volatile PguShared *) pgu_shared)->fifo_count > 0;
 }
 
 /* Worker: take up to max queued slots off the FIFO, marking them ACTIVE. */
@@ -273,6 +470,9 @@ pgu_slot_complete(PguSlot *slot)
 	pg_memory_barrier();
 	if (pg_atomic_read_u32(&slot->waiting) != 0)
 		SetLatch(&owner->procLatch);
+	/* its owner gave up on it: free it now that nothing is in flight */
+	if (pg_atomic_read_u32(&slot->abandoned) == 1)
+		(void) slot_release_abandoned(slot);
 }
 
 /* Worker: announce ourselves (not yet accepting: the ring is not up). */
@@ -284,6 +484,34 @@ pgu_worker_attach(Latch *latch)
 	pgu_shared->worker_latch = latch;
 	pgu_shared->worker_generation++;
 	pgu_shared->accepting = false;
+	SpinLockRelease(&pgu_shared->mutex);
+}
+
+/*
+ * Worker: publish the ring's status.  *first_refusal is set if the ring is
+ * down and no earlier worker has logged that yet (log it once per server
+ * start, not at every worker restart).
+ */
+void
+pgu_worker_publish_ring(const PguRingStatus *status, bool *first_refusal)
+{
+	SpinLockAcquire(&pgu_shared->mutex);
+	pgu_shared->ring = *status;
+	*first_refusal = false;
+	if (status->state != PGU_RING_UP && !pgu_shared->refusal_logged)
+	{
+		pgu_shared->refusal_logged = true;
+		*first_refusal = true;
+	}
+	SpinLockRelease(&pgu_shared->mutex);
+}
+
+/* Worker: start or stop taking new requests. */
+void
+pgu_worker_set_accepting(bool accepting)
+{
+	SpinLockAcquire(&pgu_shared->mutex);
+	pgu_shared->accepting = accepting;
 	SpinLockRelease(&pgu_shared->mutex);
 }
 
@@ -316,4 +544,5 @@ pgu_worker_detach(void)
 		slots[i]->error_io = 0;
 		pgu_slot_complete(slots[i]);
 	}
+	(void) pgu_queue_reclaim();
 }

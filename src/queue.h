@@ -29,7 +29,7 @@
 #include "storage/spin.h"
 
 #include "pg_uring.h"
-#include "stats.h"
+#include "ring.h"
 
 typedef enum PguSlotState
 {
@@ -62,7 +62,9 @@ typedef struct PguSlot
 {
 	pg_atomic_uint32 state;		/* PguSlotState */
 	pg_atomic_uint32 waiting;	/* owner sleeps until this slot is DONE */
+	pg_atomic_uint32 abandoned; /* owner gave up on it: reclaim once DONE */
 	int			owner_procno;	/* requester's pgprocno, for its latch */
+	int			owner_pid;		/* requester's pid: is the owner still there? */
 	uint64		op_id;			/* requester's operation; scopes fd reuse */
 	uint8		op;				/* PguOp */
 	uint8		flags;			/* PGU_FLAG_* */
@@ -70,6 +72,7 @@ typedef struct PguSlot
 	int16		nblocks;
 	int32		error;			/* first failure: -errno, or 0 */
 	int16		error_io;		/* index of the I/O that failed */
+	int32		close_error;	/* -errno of a failed close() of a written file */
 	uint32		short_ios;		/* short transfers resubmitted */
 	char		path[MAXPGPATH];	/* relative to the data directory */
 	PguIoDesc	ios[PGU_SLOT_BLOCKS];
@@ -77,75 +80,50 @@ typedef struct PguSlot
 	char	   *staging;		/* PGU_SLOT_BLOCKS * BLCKSZ, aligned */
 } PguSlot;
 
-/* Status of the ring, published by the worker. */
-typedef enum PguRingState
-{
-	PGU_RING_NOT_STARTED = 0,
-	PGU_RING_UP,
-	PGU_RING_DOWN,
-	PGU_RING_STOPPED
-} PguRingState;
+/*
+ * The queue's shared state.  Only queue.c reads or writes it; everybody
+ * else goes through the functions below.
+ */
+typedef struct PguShared PguShared;
 
-#define PGU_REASON_LEN 256
-
-typedef struct PguRingStatus
+/* What pg_uring_status shows of the queue and the worker. */
+typedef struct PguQueueSnapshot
 {
-	PguRingState state;
-	int			setup_errno;
-	char		reason[PGU_REASON_LEN];
-	int			sq_entries;
-	int			cq_entries;
-	bool		sqpoll;
-	uint32		features;		/* IORING_FEAT_* */
-	uint64		opcodes;		/* bit n set: opcode n supported */
-	int			dio_mem_align;
-	int			dio_offset_align;
-	bool		buffers_dio_aligned;
-	char		kernel_release[64];
-} PguRingStatus;
-
-typedef struct PguShared
-{
-	slock_t		mutex;			/* protects everything up to "stats" */
-	bool		accepting;		/* worker serves new requests */
-	int			worker_pid;
-	Latch	   *worker_latch;
-	uint64		worker_generation;	/* bumped at every worker start */
 	PguRingStatus ring;
-	bool		refusal_logged;	/* the LOG about a refused ring was emitted */
-
+	bool		accepting;
+	int			worker_pid;
 	int			nslots;
-	int			fifo_head;		/* next slot to serve */
-	int			fifo_count;
 	int			free_count;
-	int			nactive;		/* slots the worker is serving */
-	int		   *fifo;			/* circular, nslots entries */
-	int		   *freelist;		/* stack, nslots entries */
-
-	ConditionVariable slot_freed;	/* broadcast when a slot is freed */
-
-	PguStats	stats[PGU_NUM_PATHS];
-
-	PguSlot		slots[FLEXIBLE_ARRAY_MEMBER];
-} PguShared;
-
-extern PguShared *pgu_shared;
+	int			fifo_count;
+	int			nactive;
+	int			abandoned;		/* slots given up by their owner, not yet back */
+	uint64		reclaimed;		/* slots put back after their owner was gone */
+} PguQueueSnapshot;
 
 /* shared memory */
 extern Size pgu_shmem_size(void);
 extern void pgu_shmem_init(void);
+extern bool pgu_queue_attached(void);
 
 /* backend side */
-extern bool pgu_ring_accepting(void);
+extern bool pgu_ring_accepting(bool *dio_aligned);
+extern bool pgu_worker_alive(uint64 generation);
 extern PguSlot *pgu_slot_alloc(bool wait);
 extern uint64 pgu_slot_enqueue(PguSlot *slot);
 extern void pgu_slot_free(PguSlot *slot);
+extern void pgu_slot_abandon(PguSlot *slot);
 extern int	pgu_slot_index(PguSlot *slot);
+extern void pgu_queue_snapshot(PguQueueSnapshot *snap);
 
 /* worker side */
+extern int	pgu_queue_nslots(void);
+extern bool pgu_queue_has_work(void);
 extern int	pgu_queue_take(PguSlot **slots, int max);
 extern void pgu_slot_complete(PguSlot *slot);
+extern int	pgu_queue_reclaim(void);
 extern void pgu_worker_attach(Latch *latch);
+extern void pgu_worker_publish_ring(const PguRingStatus *status, bool *first_refusal);
+extern void pgu_worker_set_accepting(bool accepting);
 extern void pgu_worker_detach(void);
 
 #endif							/* PG_URING_QUEUE_H */

@@ -14,7 +14,34 @@
 
 #include <sys/uio.h>
 
-#include "queue.h"
+#include "pg_uring.h"
+
+/* Status of the ring, published by the worker (queue.c keeps it). */
+typedef enum PguRingState
+{
+	PGU_RING_NOT_STARTED = 0,
+	PGU_RING_UP,
+	PGU_RING_DOWN,
+	PGU_RING_STOPPED
+} PguRingState;
+
+#define PGU_REASON_LEN 256
+
+typedef struct PguRingStatus
+{
+	PguRingState state;
+	int			setup_errno;
+	char		reason[PGU_REASON_LEN];
+	int			sq_entries;
+	int			cq_entries;
+	bool		sqpoll;
+	uint32		features;		/* IORING_FEAT_* */
+	uint64		opcodes;		/* bit n set: opcode n supported */
+	int			dio_mem_align;
+	int			dio_offset_align;
+	bool		buffers_dio_aligned;
+	char		kernel_release[64];
+} PguRingStatus;
 
 typedef struct PguRing PguRing;
 

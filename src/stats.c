@@ -3,7 +3,7 @@
  * stats.c
  *	  Cumulative statistics and the monitoring views of pg_uring.
  *
- * Counters are pg_atomic_uint64 in shared memory (queue.h's PguShared), one
+ * Counters are pg_atomic_uint64 in their own shared memory, one
  * set for the ring and one for the synchronous path.  Readers take no lock;
  * a view row is therefore not an atomic snapshot across counters, which is
  * the same contract as core's cumulative statistics.
@@ -18,6 +18,8 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
 #include "utils/timestamp.h"
 
 #include "queue.h"
@@ -29,38 +31,64 @@ PG_FUNCTION_INFO_V1(pg_uring_latency);
 PG_FUNCTION_INFO_V1(pg_uring_status);
 PG_FUNCTION_INFO_V1(pg_uring_stats_reset);
 
+static PguStats *pgu_stats = NULL;	/* PGU_NUM_PATHS sets */
+
 /* Zero one set of counters and stamp the reset time. */
-void
-pgu_stats_shmem_init(PguStats *stats, bool found)
+static void
+stats_zero(PguStats *stats, bool init)
 {
 	int			i;
 
 	for (i = 0; i < PGU_NUM_COUNTERS; i++)
 	{
-		if (found)
-			pg_atomic_write_u64(&stats->counters[i], 0);
-		else
+		if (init)
 			pg_atomic_init_u64(&stats->counters[i], 0);
+		else
+			pg_atomic_write_u64(&stats->counters[i], 0);
 	}
 	for (i = 0; i < PGU_LAT_BUCKETS; i++)
 	{
-		if (found)
-			pg_atomic_write_u64(&stats->latency[i], 0);
-		else
+		if (init)
 			pg_atomic_init_u64(&stats->latency[i], 0);
+		else
+			pg_atomic_write_u64(&stats->latency[i], 0);
 	}
-	if (found)
-		pg_atomic_write_u64(&stats->reset_time, (uint64) GetCurrentTimestamp());
-	else
+	if (init)
 		pg_atomic_init_u64(&stats->reset_time, (uint64) GetCurrentTimestamp());
+	else
+		pg_atomic_write_u64(&stats->reset_time, (uint64) GetCurrentTimestamp());
+}
+
+/* Shared memory for the counters. */
+Size
+pgu_stats_shmem_size(void)
+{
+	return mul_size(PGU_NUM_PATHS, sizeof(PguStats));
+}
+
+/* Create or attach to the counters; called from the startup hook. */
+void
+pgu_stats_shmem_init(void)
+{
+	bool		found;
+	int			i;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	pgu_stats = ShmemInitStruct("pg_uring stats", pgu_stats_shmem_size(), &found);
+	if (!found)
+	{
+		for (i = 0; i < PGU_NUM_PATHS; i++)
+			stats_zero(&pgu_stats[i], true);
+	}
+	LWLockRelease(AddinShmemInitLock);
 }
 
 /* Add n to one counter. */
 void
 pgu_count(PguStatsPath path, PguCounter c, uint64 n)
 {
-	if (pgu_shared != NULL && n != 0)
-		pg_atomic_fetch_add_u64(&pgu_shared->stats[path].counters[c], n);
+	if (pgu_stats != NULL && n != 0)
+		pg_atomic_fetch_add_u64(&pgu_stats[path].counters[c], n);
 }
 
 /* Record one I/O's latency in the histogram and the total I/O time. */
@@ -70,22 +98,22 @@ pgu_count_latency(PguStatsPath path, uint64 usec)
 	int			bucket = 0;
 	uint64		bound = 8;
 
-	if (pgu_shared == NULL)
+	if (pgu_stats == NULL)
 		return;
 	while (bucket < PGU_LAT_BUCKETS - 1 && usec >= bound)
 	{
 		bucket++;
 		bound <<= 1;
 	}
-	pg_atomic_fetch_add_u64(&pgu_shared->stats[path].latency[bucket], 1);
-	pg_atomic_fetch_add_u64(&pgu_shared->stats[path].counters[PGU_C_IO_TIME_US], usec);
+	pg_atomic_fetch_add_u64(&pgu_stats[path].latency[bucket], 1);
+	pg_atomic_fetch_add_u64(&pgu_stats[path].counters[PGU_C_IO_TIME_US], usec);
 }
 
 /* Error out unless the library was preloaded (pg_stat_statements style). */
 void
 pgu_check_loaded(void)
 {
-	if (pgu_shared == NULL)
+	if (!pgu_queue_attached())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("pg_uring must be loaded via shared_preload_libraries"),
@@ -104,9 +132,9 @@ pg_uring_stats(PG_FUNCTION_ARGS)
 
 	for (path = 0; path < PGU_NUM_PATHS; path++)
 	{
-		PguStats   *st = &pgu_shared->stats[path];
-		Datum		values[25];
-		bool		nulls[25] = {0};
+		PguStats   *st = &pgu_stats[path];
+		Datum		values[PGU_NUM_COUNTERS + 4];
+		bool		nulls[PGU_NUM_COUNTERS + 4] = {0};
 		Datum		hist[PGU_LAT_BUCKETS];
 		int			col = 0;
 		int			i;
@@ -124,7 +152,7 @@ pg_uring_stats(PG_FUNCTION_ARGS)
 														sizeof(int64), FLOAT8PASSBYVAL,
 														TYPALIGN_DOUBLE));
 		values[col++] = TimestampTzGetDatum((TimestampTz) pg_atomic_read_u64(&st->reset_time));
-		Assert(col == 25);
+		Assert(col == PGU_NUM_COUNTERS + 4);
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
@@ -161,7 +189,7 @@ pg_uring_latency(PG_FUNCTION_ARGS)
 				nulls[4] = true;
 			else
 				values[4] = Int64GetDatum((int64) 8 << b);
-			values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&pgu_shared->stats[path].latency[b]));
+			values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&pgu_stats[path].latency[b]));
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 	}
@@ -185,13 +213,10 @@ Datum
 pg_uring_status(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	PguQueueSnapshot q;
 	PguRingStatus ring;
-	bool		accepting;
-	int			worker_pid;
-	int			fifo_count;
-	int			nactive;
-	Datum		values[23];
-	bool		nulls[23] = {0};
+	Datum		values[26];
+	bool		nulls[26] = {0};
 	const char *names[64];
 	int			n;
 	int			col = 0;
@@ -199,18 +224,13 @@ pg_uring_status(PG_FUNCTION_ARGS)
 	pgu_check_loaded();
 	InitMaterializedSRF(fcinfo, 0);
 
-	SpinLockAcquire(&pgu_shared->mutex);
-	ring = pgu_shared->ring;
-	accepting = pgu_shared->accepting;
-	worker_pid = pgu_shared->worker_pid;
-	fifo_count = pgu_shared->fifo_count;
-	nactive = pgu_shared->nactive;
-	SpinLockRelease(&pgu_shared->mutex);
+	pgu_queue_snapshot(&q);
+	ring = q.ring;
 
 	values[col++] = CStringGetTextDatum(pgu_io_method_name(pgu_io_method));
-	values[col++] = CStringGetTextDatum(pgu_io_method == PGU_IO_METHOD_IO_URING && accepting ?
+	values[col++] = CStringGetTextDatum(pgu_io_method == PGU_IO_METHOD_IO_URING && q.accepting ?
 										"io_uring" : "sync");
-	values[col++] = BoolGetDatum(ring.state == PGU_RING_UP && accepting);
+	values[col++] = BoolGetDatum(ring.state == PGU_RING_UP && q.accepting);
 	values[col++] = CStringGetTextDatum(ring.state == PGU_RING_UP ? "up" :
 										ring.state == PGU_RING_DOWN ? "down" :
 										ring.state == PGU_RING_STOPPED ? "stopped" :
@@ -219,8 +239,8 @@ pg_uring_status(PG_FUNCTION_ARGS)
 		values[col++] = CStringGetTextDatum(ring.reason);
 	else
 		nulls[col++] = true;
-	if (worker_pid != 0)
-		values[col++] = Int32GetDatum(worker_pid);
+	if (q.worker_pid != 0)
+		values[col++] = Int32GetDatum(q.worker_pid);
 	else
 		nulls[col++] = true;
 	values[col++] = Int32GetDatum(pgu_ring_entries);
@@ -235,17 +255,20 @@ pg_uring_status(PG_FUNCTION_ARGS)
 	values[col++] = text_array(names, n);
 	n = pgu_ring_opcode_names(ring.opcodes, names, lengthof(names));
 	values[col++] = text_array(names, n);
-	values[col++] = Int32GetDatum(pgu_shared->nslots);
-	values[col++] = Int32GetDatum(fifo_count);
-	values[col++] = Int32GetDatum(nactive);
+	values[col++] = Int32GetDatum(q.nslots);
+	values[col++] = Int32GetDatum(q.free_count);
+	values[col++] = Int32GetDatum(q.fifo_count);
+	values[col++] = Int32GetDatum(q.nactive);
+	values[col++] = Int32GetDatum(q.abandoned);
+	values[col++] = Int64GetDatum((int64) q.reclaimed);
 	values[col++] = Int32GetDatum(PGU_SLOT_BLOCKS);
 	values[col++] = Int32GetDatum(pgu_combine_limit);
 	values[col++] = BoolGetDatum(pgu_direct_io);
 	values[col++] = BoolGetDatum(ring.buffers_dio_aligned);
 	values[col++] = Int32GetDatum(ring.dio_mem_align);
 	values[col++] = Int32GetDatum(ring.dio_offset_align);
-	values[col++] = Int64GetDatum((int64) pgu_shared->nslots * PGU_SLOT_BLOCKS * BLCKSZ);
-	Assert(col == 23);
+	values[col++] = Int64GetDatum((int64) q.nslots * PGU_SLOT_BLOCKS * BLCKSZ);
+	Assert(col == 26);
 
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	return (Datum) 0;
@@ -259,6 +282,6 @@ pg_uring_stats_reset(PG_FUNCTION_ARGS)
 
 	pgu_check_loaded();
 	for (path = 0; path < PGU_NUM_PATHS; path++)
-		pgu_stats_shmem_init(&pgu_shared->stats[path], true);
+		stats_zero(&pgu_stats[path], false);
 	PG_RETURN_VOID();
 }

@@ -37,6 +37,8 @@ typedef enum PguCounter
 	PGU_C_FALLBACK_IOS,
 	PGU_C_PAGES_VERIFIED,
 	PGU_C_VERIFY_FAILURES,
+	PGU_C_VERIFY_SKIPPED_PAGES,
+	PGU_C_VERIFY_SKIPPED_RELS,
 	PGU_C_IO_TIME_US,
 	PGU_NUM_COUNTERS
 } PguCounter;
@@ -59,7 +61,8 @@ typedef struct PguStats
 	pg_atomic_uint64 reset_time;	/* TimestampTz */
 } PguStats;
 
-extern void pgu_stats_shmem_init(PguStats *stats, bool found);
+extern Size pgu_stats_shmem_size(void);
+extern void pgu_stats_shmem_init(void);
 
 extern void pgu_count(PguStatsPath path, PguCounter c, uint64 n);
 extern void pgu_count_latency(PguStatsPath path, uint64 usec);

@@ -6,15 +6,29 @@
  *
  * Pages are read into staging memory, never into shared buffers, and
  * judged there.  A page that fails is not reported at once: a read can be
- * torn by a concurrent write of the same block.  The failure is confirmed
- * under the block's buffer mapping partition lock, held in share mode:
+ * torn by a concurrent write of the same block.  It is read again; if the
+ * second read is clean the first was torn (counted as a skipped page).
+ * If it still fails, the failure is confirmed where no write can tear it
+ * (pgu_buf_reread_uncached, under the block's buffer mapping partition
+ * lock):
  *	- if the block is in shared buffers, the buffer is the current version
  *	  and core will write it out with a fresh checksum; the on-disk copy is
- *	  not judged (counted as skipped);
- *	- if it is not, nobody can be writing it (a write comes from a buffer,
- *	  and no buffer can be created for it while we hold the lock), so we
- *	  read it again synchronously, still holding the lock, and judge that.
+ *	  not judged (a skipped page);
+ *	- if it is not, nobody can be writing it, so that read is judged.
  * This is what keeps the scan free of false positives under write load.
+ *
+ * Storage written outside shared buffers is never judged while it is
+ * being written: indexes that are not ready or not valid (CREATE INDEX
+ * CONCURRENTLY, REINDEX CONCURRENTLY build them with smgrextend, block 0
+ * last) are skipped, and relations rewritten by CLUSTER, VACUUM FULL,
+ * REINDEX and the like are locked AccessExclusive by their builder, so a
+ * database scan skips them (it never queues for such a lock) and a scan of
+ * one relation waits for the builder to commit.  Skips are counted in
+ * pg_uring_stats and in pg_uring_verify_database's closing NOTICE.
+ *
+ * Only checksum mismatches are reported to the cumulative statistics
+ * (pg_stat_database.checksum_failures); header problems and short reads
+ * are reported in the result rows only.
  *
  *-------------------------------------------------------------------------
  */
@@ -36,7 +50,6 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "storage/buf_internals.h"
 #include "storage/bufmgr.h"
 #include "storage/bufpage.h"
 #include "storage/checksum.h"
@@ -50,6 +63,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "buffers.h"
 #include "compat.h"
 #include "pageio.h"
 #include "progress.h"
@@ -72,8 +86,9 @@ typedef struct VerifyState
 	int64		blocks_done;	/* over the whole call */
 	int64		bytes_done;
 	int64		bytes_queued;	/* handed to the stream, for the rate limit */
-	int64		failures;		/* in this relation */
-	int64		skipped;		/* failed reads confirmed against a buffer */
+	int64		failures;		/* rows emitted for this relation */
+	int64		checksum_failures;	/* of them, checksum mismatches */
+	int64		skipped;		/* failed reads not confirmed: torn or cached */
 	instr_time	started;		/* for the rate limit */
 	PguStatsPath path;
 } VerifyState;
@@ -155,41 +170,33 @@ emit_row(VerifyState *st, int64 blkno, const char *reason,
 		nulls[6] = true;
 	tuplestore_putvalues(st->tupstore, st->tupdesc, values, nulls);
 	st->failures++;
+	if (strcmp(reason, "checksum mismatch") == 0)
+		st->checksum_failures++;
 	pgu_count(st->path, PGU_C_VERIFY_FAILURES, 1);
 }
 
-/* Does shared buffer buf_id hold a valid page? */
-static bool
-buffer_is_valid(int buf_id)
+/* A failed page turned out not to be a failure (torn read, or cached). */
+static void
+count_skipped(VerifyState *st)
 {
-	BufferDesc *desc = GetBufferDescriptor(buf_id);
-	uint32		state = LockBufHdr(desc);
-
-	UnlockBufHdr(desc, state);
-	return (state & BM_VALID) != 0;
+	st->skipped++;
+	pgu_count(st->path, PGU_C_VERIFY_SKIPPED_PAGES, 1);
 }
 
 /*
- * Confirm a failed page: judge the buffer's version if the block is
- * cached (skip it), else re-read it from disk under the mapping lock.
+ * Confirm a failed page: read it again; if it still fails, judge the
+ * version that no write can tear (pgu_buf_reread_uncached): none if the
+ * block is cached (skipped), else a read from disk under the mapping lock.
  */
 static void
 confirm_failure(VerifyState *st, const char *path, BlockNumber segblock,
 				BlockNumber blkno, const char *reason, int expected, int found)
 {
-	BufferTag	tag;
-	uint32		hash;
-	LWLock	   *partition;
 	PGAlignedBlock buf;
-	int			buf_id;
 	int			fd;
-	ssize_t		n = -1;
-	int			save_errno = 0;
-	const char *again = reason;
-
-	INIT_BUFFERTAG(tag, PGU_REL_LOCATOR(st->rel), st->fork, blkno);
-	hash = BufTableHashCode(&tag);
-	partition = BufMappingPartitionLock(hash);
+	ssize_t		n;
+	bool		cached;
+	const char *again;
 
 	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
 	if (fd < 0)
@@ -197,40 +204,33 @@ confirm_failure(VerifyState *st, const char *path, BlockNumber segblock,
 				(errcode_for_file_access(),
 				 errmsg("could not open file \"%s\": %m", path)));
 
-	LWLockAcquire(partition, LW_SHARED);
-	buf_id = RelationUsesLocalBuffers(st->rel) ? -1 : BufTableLookup(&tag, hash);
-	if (buf_id >= 0 && buffer_is_valid(buf_id))
-	{
-		/* the buffer is the current version: not ours to judge */
-		LWLockRelease(partition);
-		CloseTransientFile(fd);
-		st->skipped++;
-		return;
-	}
+	/* a plain second read: a torn first read is over by now, mostly */
 	n = pg_pread(fd, buf.data, BLCKSZ, (off_t) segblock * BLCKSZ);
-	save_errno = errno;
-
-	/*
-	 * An invalid buffer (a failed or unfinished read) cannot be written out;
-	 * if it is still invalid after our read, nobody wrote the block while we
-	 * read it.  It cannot be evicted and reloaded: we hold the mapping lock.
-	 */
-	if (buf_id >= 0 && buffer_is_valid(buf_id))
+	if (n == BLCKSZ && judge_page(st, buf.data, blkno, &expected, &found) == NULL)
 	{
-		LWLockRelease(partition);
 		CloseTransientFile(fd);
-		st->skipped++;
+		count_skipped(st);
 		return;
 	}
-	LWLockRelease(partition);
-	CloseTransientFile(fd);
 
+	n = pgu_buf_reread_uncached(st->rel, st->fork, blkno, fd,
+								(off_t) segblock * BLCKSZ, buf.data, &cached);
 	if (n < 0)
 	{
+		int			save_errno = errno;
+
+		CloseTransientFile(fd);
 		errno = save_errno;
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not read block %u in file \"%s\": %m", blkno, path)));
+	}
+	CloseTransientFile(fd);
+	if (cached)
+	{
+		/* the buffer is the current version: not ours to judge */
+		count_skipped(st);
+		return;
 	}
 	if (n < BLCKSZ)
 	{
@@ -243,6 +243,8 @@ confirm_failure(VerifyState *st, const char *path, BlockNumber segblock,
 	again = judge_page(st, buf.data, blkno, &expected, &found);
 	if (again != NULL)
 		emit_row(st, blkno, again, expected, found, NULL);
+	else
+		count_skipped(st);
 }
 
 /* Batch callback: judge every page of the batch. */
@@ -442,9 +444,26 @@ verify_relation(VerifyState *st, int forkarg, bool has_range,
 		if (!has_range || last_block < 0 || last_block >= (int64) nblocks)
 			check_segment_tails(st, nblocks);
 	}
-	if (st->failures > 0)
+	if (st->checksum_failures > 0)
 		pgstat_report_checksum_failures_in_db(PGU_REL_LOCATOR(st->rel).dbNode,
-											  (int) Min(st->failures, INT_MAX));
+											  (int) Min(st->checksum_failures, INT_MAX));
+}
+
+/*
+ * Why a relation's storage must not be judged now, or NULL if it may be.
+ * Called with the relation locked, so the relcache entry is current.
+ */
+static const char *
+storage_not_judgeable(Relation rel)
+{
+	if (rel->rd_rel->relkind == RELKIND_INDEX && rel->rd_index != NULL)
+	{
+		if (!rel->rd_index->indisready)
+			return "it is being built";
+		if (!rel->rd_index->indisvalid)
+			return "it is not valid";
+	}
+	return NULL;
 }
 
 /* Set up the materialized result and the state. */
@@ -522,6 +541,24 @@ pg_uring_verify(PG_FUNCTION_ARGS)
 		}
 	}
 
+	/* an index that is being built is written outside shared buffers */
+	if (storage_not_judgeable(st.rel) != NULL)
+	{
+		pgu_count(PGU_PATH_SYNC, PGU_C_VERIFY_SKIPPED_RELS, 1);
+		if (!st.rel->rd_index->indisready)
+			ereport(NOTICE,
+					(errmsg("skipping index \"%s\" because it is being built",
+							RelationGetRelationName(st.rel)),
+					 errdetail("Its storage is written outside shared buffers until the build is done.")));
+		else
+			ereport(NOTICE,
+					(errmsg("skipping index \"%s\" because it is not valid",
+							RelationGetRelationName(st.rel)),
+					 errhint("Rebuild it with REINDEX INDEX CONCURRENTLY, or drop it.")));
+		relation_close(st.rel, AccessShareLock);
+		return (Datum) 0;
+	}
+
 	pgu_progress_start("verify", RelationGetRelid(st.rel), 0);
 	verify_relation(&st, forkarg, has_range, first_block, last_block);
 	pgu_progress_end();
@@ -540,6 +577,8 @@ pg_uring_verify_database(PG_FUNCTION_ARGS)
 	List	   *relids = NIL;
 	ListCell   *lc;
 	int64		skipped_privilege = 0;
+	int64		skipped_building = 0;
+	int64		skipped_locked = 0;
 	int64		relations = 0;
 	bool		superuser_ = superuser();
 
@@ -573,9 +612,25 @@ pg_uring_verify_database(PG_FUNCTION_ARGS)
 		Relation	rel;
 
 		CHECK_FOR_INTERRUPTS();
-		rel = try_relation_open(relid, AccessShareLock);
+
+		/*
+		 * Never queue behind an exclusive lock: its holder (CLUSTER, VACUUM
+		 * FULL, REINDEX, TRUNCATE, ...) may be writing new storage for the
+		 * relation outside shared buffers, and everyone else would queue
+		 * behind us.  Skip it; it is counted.
+		 */
+		if (!ConditionalLockRelationOid(relid, AccessShareLock))
+		{
+			skipped_locked++;
+			pgu_count(PGU_PATH_SYNC, PGU_C_VERIFY_SKIPPED_RELS, 1);
+			continue;
+		}
+		rel = try_relation_open(relid, NoLock);
 		if (rel == NULL)
+		{
+			UnlockRelationOid(relid, AccessShareLock);
 			continue;			/* dropped meanwhile */
+		}
 		if (rel->rd_rel->relkind == RELKIND_INDEX)
 			checkid = rel->rd_index->indrelid;
 		if (pg_class_aclcheck(checkid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
@@ -584,8 +639,17 @@ pg_uring_verify_database(PG_FUNCTION_ARGS)
 			skipped_privilege++;
 			continue;
 		}
+		/* re-checked under the lock: the catalog scan's view may be old */
+		if (storage_not_judgeable(rel) != NULL)
+		{
+			relation_close(rel, AccessShareLock);
+			skipped_building++;
+			pgu_count(PGU_PATH_SYNC, PGU_C_VERIFY_SKIPPED_RELS, 1);
+			continue;
+		}
 		st.rel = rel;
 		st.failures = 0;
+		st.checksum_failures = 0;
 		verify_relation(&st, -1, false, 0, -1);
 		relation_close(rel, AccessShareLock);
 		relations++;
@@ -595,8 +659,9 @@ pg_uring_verify_database(PG_FUNCTION_ARGS)
 	ereport(NOTICE,
 			(errmsg("verified %lld relations (%lld blocks)",
 					(long long) relations, (long long) st.blocks_done),
-			 skipped_privilege > 0 ?
-			 errdetail("Skipped %lld relations you may not read.",
-					   (long long) skipped_privilege) : 0));
+			 (skipped_privilege + skipped_building + skipped_locked) > 0 ?
+			 errdetail("Skipped %lld relations you may not read, %lld indexes being built or not valid, and %lld relations locked exclusively by others.",
+					   (long long) skipped_privilege, (long long) skipped_building,
+					   (long long) skipped_locked) : 0));
 	return (Datum) 0;
 }

@@ -11,10 +11,18 @@
  *	  DONE only when none of its I/Os is in flight any more.  Before the
  *	  worker exits, for any reason, it drains the ring (worker_cleanup).
  *	- File descriptors are opened per request operation: a descriptor is
- *	  reused only by slots of the same op_id (one backend call that holds
- *	  a lock on the relation throughout), and all of them are closed as
- *	  soon as the worker goes idle.  So a descriptor can never serve a
- *	  request for a newer file that reuses the same relfilenode.
+ *	  reused only by read slots of the same op_id (one backend call that
+ *	  holds a lock on the relation throughout), and all of them are closed
+ *	  as soon as the worker goes idle.  So a descriptor can never serve a
+ *	  request for a newer file that reuses the same relfilenode.  A write
+ *	  slot opens its own descriptor and closes it before the slot is DONE;
+ *	  a failed close() (NFS reports writeback errors there) fails the
+ *	  slot's writes, so no buffer is called clean on a lost write.
+ *	- It never blocks on anything but the kernel: no lock, no client, no
+ *	  backend.  It checks for postmaster death while busy, at least every
+ *	  second, and drains the ring before it exits.
+ *	- From time to time it reclaims request slots whose owner exited or
+ *	  gave up on them (queue.c), once they are DONE.
  *	- A full SQ or the in-flight limit is back-pressure: the I/O waits in
  *	  a worker-local list and is counted; nothing is dropped.
  *	- It absorbs ProcSignal barriers (CHECK_FOR_INTERRUPTS) and reloads its
@@ -37,10 +45,12 @@
 #include "storage/bufmgr.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/pmsignal.h"
 #include "storage/proc.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
+#include "faults.h"
 #include "queue.h"
 #include "ring.h"
 #include "stats.h"
@@ -58,6 +68,8 @@ typedef struct WorkerIo
 	uint64		done;			/* bytes transferred so far */
 	uint64		total;
 	instr_time	start;
+	bool		faulted;		/* testing build: fault point consulted */
+	bool		fault_eof;		/* testing build: the remainder "is not there" */
 	struct WorkerIo *next;		/* in the ready list or the free list */
 } WorkerIo;
 
@@ -82,6 +94,9 @@ typedef struct FdEntry
 
 /* Idle time after which cached descriptors are closed. */
 #define IDLE_FD_CLOSE_MS 100
+
+/* While busy: how often to check for postmaster death and lost slots. */
+#define BUSY_CHECK_MS 1000
 
 static PguRing *ring = NULL;
 static WorkerIo *ios = NULL;
@@ -159,6 +174,16 @@ slot_open(PguSlot *slot)
 	slot_fd_entry[idx] = -1;
 	slot_fd[idx] = -1;
 
+	/* writes: a descriptor of their own, closed (and checked) at the end */
+	if (slot->op == PGU_OP_WRITE)
+	{
+		fd = open(slot->path, O_RDWR | PG_BINARY, 0);
+		if (fd < 0)
+			return -errno;
+		slot_fd[idx] = fd;
+		return fd;
+	}
+
 	for (i = 0; i < FD_CACHE_SIZE; i++)
 	{
 		FdEntry    *e = &fd_cache[i];
@@ -201,8 +226,7 @@ slot_open(PguSlot *slot)
 		}
 	}
 
-	if (slot->op == PGU_OP_READ)
-		flags = O_RDONLY | PG_BINARY;
+	flags = O_RDONLY | PG_BINARY;
 	if (slot->flags & PGU_FLAG_DIRECT)
 		flags |= O_DIRECT;
 	fd = open(slot->path, flags, 0);
@@ -231,7 +255,12 @@ slot_open(PguSlot *slot)
 	return fd;
 }
 
-/* Release a slot's descriptor reference. */
+/*
+ * Release a slot's descriptor reference.  A written file's close() is
+ * checked: if it fails, every write of the slot that had succeeded fails
+ * with its errno, as md.c treats such errors (data_sync_elevel, raised by
+ * the backend).
+ */
 static void
 slot_close(PguSlot *slot)
 {
@@ -240,7 +269,31 @@ slot_close(PguSlot *slot)
 	if (slot_fd_entry[idx] >= 0)
 		fd_cache[slot_fd_entry[idx]].refs--;
 	if (slot_fd[idx] >= 0)
-		close(slot_fd[idx]);
+	{
+		int			rc = close(slot_fd[idx]);
+		int			err = errno;
+
+		if (slot->op == PGU_OP_WRITE && PGU_FAULT(PGU_FP_CLOSE) == PGU_FA_EIO)
+		{
+			rc = -1;
+			err = EIO;
+		}
+		if (rc != 0 && slot->op == PGU_OP_WRITE)
+		{
+			int			i;
+
+			for (i = 0; i < slot->nios; i++)
+				if (slot->ios[i].result >= 0)
+					slot->ios[i].result = -err;
+			if (slot->error == 0)
+			{
+				slot->error = -err;
+				slot->error_io = 0;
+			}
+			slot->close_error = -err;
+			pgu_count(PGU_PATH_RING, PGU_C_ERRORS, 1);
+		}
+	}
 	slot_fd_entry[idx] = -1;
 	slot_fd[idx] = -1;
 }
@@ -314,6 +367,7 @@ finish_io(WorkerIo *w, int32 result)
 	{
 		slot_close(slot);
 		pgu_count(PGU_PATH_RING, PGU_C_REQUESTS, 1);
+		PGU_FAULT_DELAY(PGU_FP_COMPLETE_DELAY);
 		pgu_slot_complete(slot);
 	}
 }
@@ -375,6 +429,8 @@ take_new_requests(void)
 			w->iovidx = 0;
 			w->offset = io->offset;
 			w->done = 0;
+			w->faulted = false;
+			w->fault_eof = false;
 			w->total = (uint64) io->nblocks * BLCKSZ;
 			for (b = 0; b < io->nblocks; b++)
 			{
@@ -424,6 +480,32 @@ handle_cqe(PguCqe *cqe)
 	int32		res = cqe->res;
 
 	inflight--;
+
+#ifdef PGU_TESTING
+	/* injected faults: on the first completion of each I/O */
+	if (w->fault_eof && res > 0)
+		res = 0;				/* the remainder "is not there" */
+	else if (!w->faulted && res >= 0)
+	{
+		w->faulted = true;
+		switch (PGU_FAULT(w->slot->op == PGU_OP_WRITE ? PGU_FP_WRITE : PGU_FP_READ))
+		{
+			case PGU_FA_EIO:
+				res = -EIO;
+				break;
+			case PGU_FA_EOF:
+				w->fault_eof = true;
+				/* FALLTHROUGH */
+			case PGU_FA_SHORT:
+				if ((uint64) res == w->total && w->total >= 1024)
+					res = (int32) ((w->total / 2) & ~(uint64) 511);
+				break;
+			default:
+				break;
+		}
+	}
+#endif
+
 	if (res == -EINTR || res == -EAGAIN)
 	{
 		pgu_count(PGU_PATH_RING, PGU_C_RETRIES, 1);
@@ -516,9 +598,7 @@ worker_cleanup(int code, Datum arg)
 	{
 		int			rounds = 0;
 
-		SpinLockAcquire(&pgu_shared->mutex);
-		pgu_shared->accepting = false;
-		SpinLockRelease(&pgu_shared->mutex);
+		pgu_worker_set_accepting(false);
 
 		/* short transfers are finished, not abandoned; bounded by rounds */
 		while ((inflight > 0 || ready_head != NULL) && rounds++ < 100000)
@@ -572,11 +652,7 @@ dio_alignment(int *mem_align, int *offset_align)
 #endif
 }
 
-/*
- * Poll the queue for up to SPIN_FOR_WORK_US; true if a request arrived.
- * Reads the FIFO count without the lock: it is only a hint, the queue is
- * then taken properly.
- */
+/* Poll the queue for up to SPIN_FOR_WORK_US; true if a request arrived. */
 static bool
 spin_for_work(void)
 {
@@ -587,7 +663,7 @@ spin_for_work(void)
 	INSTR_TIME_SET_CURRENT(start);
 	for (i = 1;; i++)
 	{
-		if (((volatile PguShared *) pgu_shared)->fifo_count > 0)
+		if (pgu_queue_has_work())
 			return true;
 		pg_spin_delay();
 		if ((i & 63) == 0)
@@ -608,6 +684,7 @@ worker_setup_ring(void)
 	int			nios;
 	int			i;
 	char	   *first_buffer;
+	bool		first_refusal;
 
 	memset(&status, 0, sizeof(status));
 	dio_alignment(&status.dio_mem_align, &status.dio_offset_align);
@@ -618,20 +695,12 @@ worker_setup_ring(void)
 
 	ring = pgu_ring_create(pgu_ring_entries, pgu_sqpoll, pgu_sqpoll_idle, &status);
 
-	SpinLockAcquire(&pgu_shared->mutex);
 	status.state = ring ? PGU_RING_UP : PGU_RING_DOWN;
-	pgu_shared->ring = status;
-	SpinLockRelease(&pgu_shared->mutex);
+	pgu_worker_publish_ring(&status, &first_refusal);
 
 	if (ring == NULL)
 	{
-		bool		logged;
-
-		SpinLockAcquire(&pgu_shared->mutex);
-		logged = pgu_shared->refusal_logged;
-		pgu_shared->refusal_logged = true;
-		SpinLockRelease(&pgu_shared->mutex);
-		if (logged)
+		if (!first_refusal)
 			return;
 		ereport(LOG,
 				(errmsg("pg_uring: io_uring is not available, serving all I/O synchronously"),
@@ -644,7 +713,7 @@ worker_setup_ring(void)
 
 	/* in flight: no more than the SQ holds, so the CQ can never overflow */
 	max_inflight = status.sq_entries;
-	nios = pgu_shared->nslots * PGU_SLOT_BLOCKS;
+	nios = pgu_queue_nslots() * PGU_SLOT_BLOCKS;
 	ios = MemoryContextAllocZero(TopMemoryContext, sizeof(WorkerIo) * nios);
 	for (i = nios - 1; i >= 0; i--)
 	{
@@ -652,9 +721,7 @@ worker_setup_ring(void)
 		free_ios = &ios[i];
 	}
 
-	SpinLockAcquire(&pgu_shared->mutex);
-	pgu_shared->accepting = true;
-	SpinLockRelease(&pgu_shared->mutex);
+	pgu_worker_set_accepting(true);
 
 	ereport(LOG,
 			(errmsg("pg_uring ring worker started with %d submission queue entries",
@@ -666,6 +733,8 @@ void
 pgu_worker_main(Datum main_arg)
 {
 	int			i;
+	int			nslots;
+	instr_time	last_check;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -677,24 +746,49 @@ pgu_worker_main(Datum main_arg)
 
 	for (i = 0; i < FD_CACHE_SIZE; i++)
 		fd_cache[i].fd = -1;
-	slot_remaining = MemoryContextAllocZero(TopMemoryContext, sizeof(int) * pgu_shared->nslots);
-	slot_fd_entry = MemoryContextAlloc(TopMemoryContext, sizeof(int) * pgu_shared->nslots);
-	slot_fd = MemoryContextAlloc(TopMemoryContext, sizeof(int) * pgu_shared->nslots);
-	for (i = 0; i < pgu_shared->nslots; i++)
+	nslots = pgu_queue_nslots();
+	slot_remaining = MemoryContextAllocZero(TopMemoryContext, sizeof(int) * nslots);
+	slot_fd_entry = MemoryContextAlloc(TopMemoryContext, sizeof(int) * nslots);
+	slot_fd = MemoryContextAlloc(TopMemoryContext, sizeof(int) * nslots);
+	for (i = 0; i < nslots; i++)
 		slot_fd_entry[i] = slot_fd[i] = -1;
 
 	pgu_worker_attach(MyLatch);
 	before_shmem_exit(worker_cleanup, (Datum) 0);
 
 	worker_setup_ring();
+	INSTR_TIME_SET_CURRENT(last_check);
 
 	for (;;)
 	{
+		instr_time	now;
+
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 
 		if (ShutdownRequestPending)
 			break;
+
+		/* testing build: stop serving while the stall point is armed */
+		while (PGU_FAULT(PGU_FP_WORKER_STALL) == PGU_FA_STALL &&
+			   !ShutdownRequestPending)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 10L, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+
+		/* busy or not: postmaster death, and slots whose owner is gone */
+		INSTR_TIME_SET_CURRENT(now);
+		INSTR_TIME_SUBTRACT(now, last_check);
+		if (INSTR_TIME_GET_MILLISEC(now) >= BUSY_CHECK_MS)
+		{
+			INSTR_TIME_SET_CURRENT(last_check);
+			if (!PostmasterIsAlive())
+				proc_exit(1);	/* worker_cleanup drains the ring first */
+			(void) pgu_queue_reclaim();
+		}
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
@@ -727,7 +821,10 @@ pgu_worker_main(Datum main_arg)
 						   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						   IDLE_FD_CLOSE_MS, PG_WAIT_EXTENSION);
 			if (rc & WL_TIMEOUT)
+			{
 				close_idle_fds(true);
+				(void) pgu_queue_reclaim();
+			}
 			continue;
 		}
 

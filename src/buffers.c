@@ -1,0 +1,405 @@
+/*-------------------------------------------------------------------------
+ *
+ * buffers.c
+ *	  pg_uring's one module of buffer-manager internals: write I/O state on
+ *	  shared buffers, collecting and evicting a relation's buffers, the
+ *	  buffer-mapping look-ups of prewarm and verify.
+ *
+ * Reads never claim buffers.  On PostgreSQL 15 a claim cannot be built
+ * without a window in which a zeroed page is valid (see docs/design.md),
+ * so pages enter shared buffers only through core's ReadBufferExtended;
+ * pg_uring's reads land in its own staging memory.
+ *
+ * Writes take the buffer's I/O state the way FlushBuffer does: while we
+ * hold BM_IO_IN_PROGRESS nobody else writes the block (the checkpointer,
+ * the bgwriter and other backends wait in WaitIO), and BM_DIRTY is cleared
+ * only after a full write, and only if nobody dirtied the page meanwhile
+ * (BM_JUST_DIRTIED).
+ *
+ * Locking rules of this file:
+ *	- buffer header spinlock (LockBufHdr): held for a few instructions, no
+ *	  call that can fail or sleep inside it;
+ *	- buffer mapping partition locks: shared for look-ups; exclusive only
+ *	  in pgu_buf_evict, as InvalidateBuffer does; held across a read only
+ *	  in pgu_buf_reread_uncached (see there why that is needed and bounded);
+ *	- content locks: only taken conditionally here (pgu_buf_try_share_lock).
+ *
+ * Bookkeeping: every write I/O we start is recorded before the buffer
+ * header changes (the record's memory is reserved first), so that an ERROR
+ * or exit can always end it: the stream's undo (pgu_buf_abort_writes)
+ * ends every recorded write as failed, after pageio has waited for every
+ * in-flight I/O.  No buffer is ever left in I/O without a record.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <unistd.h>
+
+#include "miscadmin.h"
+#include "storage/buf_internals.h"
+#include "storage/bufmgr.h"
+#include "storage/bufpage.h"
+#include "storage/condition_variable.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "buffers.h"
+#include "compat.h"
+
+/* Write I/Os this backend started and has not ended. */
+static Buffer *writes = NULL;
+static int	nwrites = 0;
+static int	maxwrites = 0;
+
+/* Is the block in shared buffers (valid or being read)?  No pin is taken. */
+bool
+pgu_buf_is_cached(Relation rel, ForkNumber fork, BlockNumber blkno)
+{
+	BufferTag	tag;
+	uint32		hash;
+	LWLock	   *partition;
+	int			buf_id;
+
+	INIT_BUFFERTAG(tag, PGU_REL_LOCATOR(rel), fork, blkno);
+	hash = BufTableHashCode(&tag);
+	partition = BufMappingPartitionLock(hash);
+	LWLockAcquire(partition, LW_SHARED);
+	buf_id = BufTableLookup(&tag, hash);
+	LWLockRelease(partition);
+	return buf_id >= 0;
+}
+
+/* Order refs by fork, then block. */
+static int
+ref_cmp(const void *a, const void *b)
+{
+	const PguBufRef *x = a;
+	const PguBufRef *y = b;
+
+	if (x->fork != y->fork)
+		return x->fork < y->fork ? -1 : 1;
+	if (x->block != y->block)
+		return x->block < y->block ? -1 : 1;
+	return 0;
+}
+
+/* The relation's valid shared buffers (all forks), sorted by fork and block. */
+PguBufRef *
+pgu_buf_collect(Relation rel, int *nrefs)
+{
+	PguRelLocator loc = PGU_REL_LOCATOR(rel);
+	PguBufRef  *refs = NULL;
+	int			n = 0;
+	int			max = 0;
+	int			i;
+
+	for (i = 0; i < NBuffers; i++)
+	{
+		BufferDesc *desc = GetBufferDescriptor(i);
+		uint32		state;
+
+		/* unlocked precheck, as DropRelFileNodeBuffers does */
+		if (!PGU_LOCATOR_EQUALS(PGU_TAG_LOCATOR(desc->tag), loc))
+			continue;
+
+		if (n == max)
+		{
+			/* allocate before taking the header lock */
+			max = Max(64, max * 2);
+			refs = refs ? repalloc(refs, sizeof(PguBufRef) * max) :
+				palloc(sizeof(PguBufRef) * max);
+		}
+		state = LockBufHdr(desc);
+		if (PGU_LOCATOR_EQUALS(PGU_TAG_LOCATOR(desc->tag), loc) && (state & BM_VALID))
+		{
+			refs[n].buf_id = i;
+			refs[n].fork = desc->tag.forkNum;
+			refs[n].block = desc->tag.blockNum;
+			refs[n].dirty = (state & BM_DIRTY) != 0;
+			n++;
+		}
+		UnlockBufHdr(desc, state);
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	if (n > 1)
+		qsort(refs, n, sizeof(PguBufRef), ref_cmp);
+	*nrefs = n;
+	return refs;
+}
+
+/* Pin ref's buffer if it still holds that block; InvalidBuffer if not. */
+Buffer
+pgu_buf_pin_recent(Relation rel, const PguBufRef *ref)
+{
+	if (!ReadRecentBuffer(PGU_REL_LOCATOR(rel), ref->fork, ref->block,
+						  ref->buf_id + 1))
+		return InvalidBuffer;
+	return ref->buf_id + 1;
+}
+
+/* Take a pinned buffer's content lock in share mode if it is free now. */
+bool
+pgu_buf_try_share_lock(Buffer buf)
+{
+	return LWLockConditionalAcquire(BufferDescriptorGetContentLock(GetBufferDescriptor(buf - 1)),
+									LW_SHARED);
+}
+
+/* Is a pinned buffer dirty? */
+bool
+pgu_buf_is_dirty(Buffer buf)
+{
+	BufferDesc *desc = GetBufferDescriptor(buf - 1);
+	uint32		state = LockBufHdr(desc);
+
+	UnlockBufHdr(desc, state);
+	return (state & BM_DIRTY) != 0;
+}
+
+/*
+ * Make room to record one more write, so that recording it after the
+ * buffer header changed cannot fail.  Called by pgu_buf_write_start;
+ * exported so that callers can fail early, before they pin anything.
+ */
+void
+pgu_buf_reserve_write(void)
+{
+	if (nwrites < maxwrites)
+		return;
+	if (writes == NULL)
+	{
+		writes = MemoryContextAlloc(TopMemoryContext, sizeof(Buffer) * 64);
+		maxwrites = 64;
+	}
+	else
+	{
+		writes = repalloc(writes, sizeof(Buffer) * maxwrites * 2);
+		maxwrites *= 2;
+	}
+}
+
+/* Forget a recorded write. */
+static void
+write_forget(Buffer buf)
+{
+	int			i;
+
+	for (i = nwrites - 1; i >= 0; i--)
+	{
+		if (writes[i] == buf)
+		{
+			writes[i] = writes[--nwrites];
+			return;
+		}
+	}
+	elog(ERROR, "pg_uring: no write in progress on buffer %d", buf);
+}
+
+/*
+ * Start writing a pinned buffer, as FlushBuffer does: take its I/O (skip
+ * it, returning false, if it is not dirty or somebody else's I/O is in
+ * progress), clear BM_JUST_DIRTIED and return the page LSN.  The caller
+ * holds the buffer's content lock in share mode, so the LSN is stable.
+ */
+bool
+pgu_buf_write_start(Buffer buf, XLogRecPtr *lsn, bool *permanent)
+{
+	BufferDesc *desc = GetBufferDescriptor(buf - 1);
+	uint32		state;
+
+	/* the record must be infallible once the header says I/O */
+	pgu_buf_reserve_write();
+
+	state = LockBufHdr(desc);
+	if ((state & (BM_VALID | BM_DIRTY)) != (BM_VALID | BM_DIRTY) ||
+		(state & BM_IO_IN_PROGRESS))
+	{
+		UnlockBufHdr(desc, state);
+		return false;
+	}
+	writes[nwrites++] = buf;	/* before the header change becomes visible */
+	state |= BM_IO_IN_PROGRESS;
+	state &= ~BM_JUST_DIRTIED;
+	*lsn = PageGetLSN(BufferGetPage(buf));
+	*permanent = (state & BM_PERMANENT) != 0;
+	UnlockBufHdr(desc, state);
+	return true;
+}
+
+/*
+ * End a write we started: the buffer becomes clean only if the write
+ * succeeded and nobody dirtied the page since we copied it (as core's
+ * TerminateBufferIO with clear_dirty).  Returns true if it is now clean.
+ */
+static bool
+write_terminate(Buffer buf, bool ok)
+{
+	BufferDesc *desc = GetBufferDescriptor(buf - 1);
+	uint32		state;
+	bool		clean = false;
+
+	state = LockBufHdr(desc);
+	Assert(state & BM_IO_IN_PROGRESS);
+	state &= ~BM_IO_IN_PROGRESS;
+	if (ok && !(state & BM_JUST_DIRTIED))
+	{
+		state &= ~(BM_DIRTY | BM_CHECKPOINT_NEEDED);
+		clean = true;
+	}
+	if (!ok)
+		state |= BM_IO_ERROR;
+	else
+		state &= ~BM_IO_ERROR;
+	UnlockBufHdr(desc, state);
+	ConditionVariableBroadcast(BufferDescriptorGetIOCV(desc));
+	return clean;
+}
+
+/*
+ * Finish a write started by pgu_buf_write_start.  ok = false leaves the
+ * buffer dirty.  Returns true if the buffer is clean now.  Keeps the pin.
+ */
+bool
+pgu_buf_write_finish(Buffer buf, bool ok)
+{
+	write_forget(buf);
+	return write_terminate(buf, ok);
+}
+
+/*
+ * End every unfinished write as failed (after an ERROR, or at exit): the
+ * buffers stay dirty.  The pins are left to the resource owner of the
+ * aborting transaction.  Callers make sure first that none of these
+ * writes is still in flight (pgu_stream_abort).
+ */
+void
+pgu_buf_abort_writes(void)
+{
+	while (nwrites > 0)
+		(void) write_terminate(writes[--nwrites], false);
+}
+
+/*
+ * Drop a clean, unpinned buffer from shared buffers, as core's
+ * InvalidateBuffer does.  Returns false (and leaves the buffer alone) if it
+ * is pinned, dirty, in I/O, or holds another block by now.
+ */
+bool
+pgu_buf_evict(Relation rel, const PguBufRef *ref)
+{
+	BufferDesc *desc = GetBufferDescriptor(ref->buf_id);
+	BufferTag	tag;
+	uint32		hash;
+	LWLock	   *partition;
+	uint32		state;
+
+	INIT_BUFFERTAG(tag, PGU_REL_LOCATOR(rel), ref->fork, ref->block);
+	hash = BufTableHashCode(&tag);
+	partition = BufMappingPartitionLock(hash);
+
+	LWLockAcquire(partition, LW_EXCLUSIVE);
+	state = LockBufHdr(desc);
+	if (!BUFFERTAGS_EQUAL(desc->tag, tag) ||
+		!(state & BM_TAG_VALID) ||
+		BUF_STATE_GET_REFCOUNT(state) != 0 ||
+		(state & (BM_DIRTY | BM_IO_IN_PROGRESS)) != 0)
+	{
+		UnlockBufHdr(desc, state);
+		LWLockRelease(partition);
+		return false;
+	}
+	CLEAR_BUFFERTAG(desc->tag);
+	state &= ~(BUF_FLAG_MASK | BUF_USAGECOUNT_MASK);
+	UnlockBufHdr(desc, state);
+	BufTableDelete(&tag, hash);
+	LWLockRelease(partition);
+	StrategyFreeBuffer(desc);
+	return true;
+}
+
+/*
+ * How many buffers one stream may keep pinned: a fair share of shared
+ * buffers, as core's pin limits (PostgreSQL 17's LimitAdditionalPins)
+ * compute it, but at least a few so that small pools still make progress.
+ */
+int
+pgu_buf_pin_limit(void)
+{
+	return Max(8, NBuffers / (MaxBackends + NUM_AUXILIARY_PROCS));
+}
+
+/* Does buffer buf_id hold a valid page?  Caller holds its mapping partition. */
+static bool
+buffer_is_valid(int buf_id)
+{
+	BufferDesc *desc = GetBufferDescriptor(buf_id);
+	uint32		state = LockBufHdr(desc);
+
+	UnlockBufHdr(desc, state);
+	return (state & BM_VALID) != 0;
+}
+
+/*
+ * Read a block from disk in a way that no concurrent write can tear, for
+ * verify's confirmation of a failure.  If the block has a valid buffer,
+ * that buffer is the current version and nothing is read (*cached = true).
+ * Otherwise the block is read from fd at offset into page, while its
+ * buffer-mapping partition lock is held in share mode; returns what
+ * pg_pread returned (errno set on -1).
+ *
+ * Why the lock is needed: a block is written to its file only from a shared
+ * buffer (or by a build that bypasses shared buffers, which verify skips).
+ * A buffer for the block cannot be created while we hold its partition
+ * lock, and one that exists but is not valid (a failed or unfinished read)
+ * cannot be written.  So while we hold it nobody writes the block, and
+ * what we read is what is on disk.
+ *
+ * Why it is bounded: it is one pg_pread of BLCKSZ on a descriptor opened
+ * beforehand (no open() under the lock), in share mode (only backends
+ * that must insert a buffer of this partition, 1/NUM_BUFFER_PARTITIONS of
+ * all, wait), and only for a page that failed verification twice: at most
+ * once per reported bad block.
+ */
+ssize_t
+pgu_buf_reread_uncached(Relation rel, ForkNumber fork, BlockNumber blkno,
+						int fd, off_t offset, char *page, bool *cached)
+{
+	BufferTag	tag;
+	uint32		hash;
+	LWLock	   *partition;
+	int			buf_id = -1;
+	ssize_t		n;
+	int			save_errno;
+
+	INIT_BUFFERTAG(tag, PGU_REL_LOCATOR(rel), fork, blkno);
+	hash = BufTableHashCode(&tag);
+	partition = BufMappingPartitionLock(hash);
+
+	*cached = false;
+	LWLockAcquire(partition, LW_SHARED);
+	if (!RelationUsesLocalBuffers(rel))
+		buf_id = BufTableLookup(&tag, hash);
+	if (buf_id >= 0 && buffer_is_valid(buf_id))
+	{
+		LWLockRelease(partition);
+		*cached = true;
+		return 0;
+	}
+	n = pg_pread(fd, page, BLCKSZ, offset);
+	save_errno = errno;
+
+	/*
+	 * An invalid buffer cannot be written out; if it became valid while we
+	 * read (somebody read the block into it), its version is the current
+	 * one: judge neither.
+	 */
+	if (buf_id >= 0 && buffer_is_valid(buf_id))
+		*cached = true;
+	LWLockRelease(partition);
+	errno = save_errno;
+	return n;
+}

@@ -1,0 +1,43 @@
+/*-------------------------------------------------------------------------
+ *
+ * buffers.h
+ *	  Everything pg_uring does with buffer-manager internals, behind one
+ *	  prefix (pgu_buf_).  buffers.c is the only file that includes
+ *	  storage/buf_internals.h, and the place where PostgreSQL versions'
+ *	  buffer-manager differences are handled (with compat.h).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_URING_BUFFERS_H
+#define PG_URING_BUFFERS_H
+
+#include "access/xlogdefs.h"
+#include "common/relpath.h"
+#include "storage/block.h"
+#include "storage/buf.h"
+#include "utils/relcache.h"
+
+/* One shared buffer of a relation, as found by pgu_buf_collect. */
+typedef struct PguBufRef
+{
+	int			buf_id;
+	ForkNumber	fork;
+	BlockNumber block;
+	bool		dirty;
+} PguBufRef;
+
+extern bool pgu_buf_is_cached(Relation rel, ForkNumber fork, BlockNumber blkno);
+extern PguBufRef *pgu_buf_collect(Relation rel, int *nrefs);
+extern Buffer pgu_buf_pin_recent(Relation rel, const PguBufRef *ref);
+extern bool pgu_buf_try_share_lock(Buffer buf);
+extern bool pgu_buf_is_dirty(Buffer buf);
+extern void pgu_buf_reserve_write(void);
+extern bool pgu_buf_write_start(Buffer buf, XLogRecPtr *lsn, bool *permanent);
+extern bool pgu_buf_write_finish(Buffer buf, bool ok);
+extern void pgu_buf_abort_writes(void);
+extern bool pgu_buf_evict(Relation rel, const PguBufRef *ref);
+extern int	pgu_buf_pin_limit(void);
+extern ssize_t pgu_buf_reread_uncached(Relation rel, ForkNumber fork, BlockNumber blkno,
+									   int fd, off_t offset, char *page, bool *cached);
+
+#endif							/* PG_URING_BUFFERS_H */
