@@ -231,6 +231,7 @@ flush_item(PguStream *stream, FlushState *st, FlushItem *item)
 		ReleaseBuffer(buf);
 		item->deferred = true;
 		st->deferred++;
+		pgu_count(PGU_PATH_SYNC, PGU_C_DEFERRED_WRITES, 1);
 		return;
 	}
 	if (!pgu_buf_write_start(buf, &lsn, &permanent))

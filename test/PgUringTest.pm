@@ -41,6 +41,7 @@ our @EXPORT = qw(
   bg_start bg_pump bg_finish bg_backend_pid bg_wait_active
   slurp_log_from count_matches
   wait_progress
+  fault_setup fault_set fault_reset fault_hits
 );
 
 # Generous bound for anything that could hang; these are hang detectors, not
@@ -452,6 +453,52 @@ sub count_matches
 {
 	my ($text, $re) = @_;
 	return scalar(grep { $_ =~ $re } split /\n/, $text);
+}
+
+# Fault injection (the testing build, make PGU_TESTING=1; see src/faults.h).
+# Creates the SQL wrappers of the C entry points in $db; returns 1 if the
+# installed library has them, 0 (with the reason in $@-free form) if not.
+sub fault_setup
+{
+	my ($node, $db) = @_;
+	$db //= 'postgres';
+	my ($rc, $out, $err) = $node->psql(
+		$db, q{
+CREATE OR REPLACE FUNCTION pg_uring_fault_set(point text, action text,
+    skip int8 DEFAULT 0, count int8 DEFAULT -1, arg int4 DEFAULT 0)
+  RETURNS void AS 'pg_uring', 'pg_uring_fault_set' LANGUAGE C STRICT;
+CREATE OR REPLACE FUNCTION pg_uring_fault_reset()
+  RETURNS void AS 'pg_uring', 'pg_uring_fault_reset' LANGUAGE C STRICT;
+CREATE OR REPLACE FUNCTION pg_uring_fault_hits(point text)
+  RETURNS int8 AS 'pg_uring', 'pg_uring_fault_hits' LANGUAGE C STRICT;
+});
+	return $rc == 0 ? 1 : 0;
+}
+
+# Arm a fault point: fault_set($node, 'read', 'eio', skip => 0, count => 1, arg => 0)
+sub fault_set
+{
+	my ($node, $point, $action, %o) = @_;
+	my $db = $o{db} // 'postgres';
+	$node->safe_psql($db,
+		sprintf("SELECT pg_uring_fault_set('%s', '%s', %d, %d, %d)",
+			$point, $action, $o{skip} // 0, $o{count} // -1, $o{arg} // 0));
+	return;
+}
+
+# Disarm every fault point.
+sub fault_reset
+{
+	my ($node, $db) = @_;
+	$node->safe_psql($db // 'postgres', 'SELECT pg_uring_fault_reset()');
+	return;
+}
+
+# How often a point fired since it was armed.
+sub fault_hits
+{
+	my ($node, $point, $db) = @_;
+	return $node->safe_psql($db // 'postgres', "SELECT pg_uring_fault_hits('$point')");
 }
 
 1;
