@@ -349,6 +349,54 @@ sync_fault(bool write, ssize_t n, uint64 total, bool *eof)
 	}
 }
 
+/*
+ * A prefetch batch on the sync path: posix_fadvise(WILLNEED) per I/O, so
+ * the kernel reads the ranges into the page cache while we go on.
+ */
+static void
+sync_prefetch(PguBatch *b, int fd)
+{
+	int			k;
+
+	for (k = 0; k < b->nios; k++)
+	{
+		PguIoDesc  *io = &b->ios[k];
+		uint64		total = (uint64) io->nblocks * BLCKSZ;
+		int			rc = fd < 0 ? -fd : 0;
+
+		if (rc == 0)
+			rc = posix_fadvise(fd, (off_t) io->offset, (off_t) total, POSIX_FADV_WILLNEED);
+		switch (PGU_FAULT(PGU_FP_READ))
+		{
+			case PGU_FA_EIO:
+				rc = EIO;
+				break;
+			case PGU_FA_EOF:
+				if (rc == 0)
+				{
+					io->result = (int32) ((total / 2) & ~(uint64) 511);
+					pgu_count(PGU_PATH_SYNC, PGU_C_ERRORS, 1);
+					continue;
+				}
+				break;
+			default:
+				break;
+		}
+		if (rc != 0)
+		{
+			io->result = -rc;
+			pgu_count(PGU_PATH_SYNC, PGU_C_ERRORS, 1);
+			continue;
+		}
+		io->result = (int32) total;
+		pgu_count(PGU_PATH_SYNC, PGU_C_READS, 1);
+		pgu_count(PGU_PATH_SYNC, PGU_C_BLOCKS_READ, io->nblocks);
+		pgu_count(PGU_PATH_SYNC, PGU_C_BYTES_READ, total);
+		if (io->nblocks > 1)
+			pgu_count(PGU_PATH_SYNC, PGU_C_COMBINED_IOS, 1);
+	}
+}
+
 /* Perform a batch's I/Os in this backend with preadv/pwritev. */
 static void
 sync_execute(PguStream *s, PguBatch *b)
@@ -361,6 +409,12 @@ sync_execute(PguStream *s, PguBatch *b)
 	pgu_count(PGU_PATH_SYNC, PGU_C_REQUESTS, 1);
 	if (s->fallback)
 		pgu_count(PGU_PATH_RING, PGU_C_FALLBACK_IOS, b->nios);
+
+	if (s->op == PGU_OP_PREFETCH)
+	{
+		sync_prefetch(b, fd);
+		return;
+	}
 
 	for (k = 0; k < b->nios; k++)
 	{
@@ -525,7 +579,7 @@ batch_wait(PguStream *s, PguBatch *b)
 		now = GetCurrentTimestamp();
 
 		/* reads land in staging only: they may be given up on */
-		if (s->op == PGU_OP_READ && s->give_up_at != 0 && now >= s->give_up_at)
+		if (s->op != PGU_OP_WRITE && s->give_up_at != 0 && now >= s->give_up_at)
 		{
 			batch_abandon(s, b, -ECANCELED);
 			return false;
@@ -635,6 +689,19 @@ complete_oldest(PguStream *s)
 	batch_complete(s, b);
 }
 
+/* Append a submitted batch to the window. */
+static void
+window_append(PguStream *s, PguBatch *b)
+{
+	b->next = NULL;
+	if (s->tail)
+		s->tail->next = b;
+	else
+		s->head = b;
+	s->tail = b;
+	s->inflight++;
+}
+
 /* Submit the batch being filled. */
 static void
 submit_current(PguStream *s)
@@ -654,7 +721,17 @@ submit_current(PguStream *s)
 		s->completing = b;
 		sync_execute(s, b);
 		s->fallback = saved;
-		batch_complete(s, b);
+		s->completing = NULL;
+
+		/*
+		 * A prefetch is done once the kernel has it: keep the batch in the
+		 * window, so the caller reads it only a window later, when the
+		 * kernel has had time to read it.  Anything else completes now.
+		 */
+		if (s->op == PGU_OP_PREFETCH)
+			window_append(s, b);
+		else
+			batch_complete(s, b);
 		return;
 	}
 
@@ -668,13 +745,7 @@ submit_current(PguStream *s)
 	memcpy(slot->blocks, b->data, sizeof(char *) * b->nblocks);
 
 	b->generation = pgu_slot_enqueue(slot);
-
-	if (s->tail)
-		s->tail->next = b;
-	else
-		s->head = b;
-	s->tail = b;
-	s->inflight++;
+	window_append(s, b);
 }
 
 /* Start a new batch for a segment file, making room in the window first. */
@@ -683,8 +754,12 @@ start_batch(PguStream *s, const char *path)
 {
 	PguBatch   *b;
 
-	/* complete whatever is already done, without waiting */
-	while (s->head != NULL && batch_is_done(s->head))
+	/*
+	 * Complete whatever is already done, without waiting; but keep sync
+	 * prefetches (always "done") in the window until it is full.
+	 */
+	while (s->head != NULL && batch_is_done(s->head) &&
+		   (s->head->slot != NULL || s->op != PGU_OP_PREFETCH))
 		complete_oldest(s);
 
 	/*
@@ -784,10 +859,10 @@ pgu_stream_add(PguStream *s, const char *path, BlockNumber segblock,
 	b->data[i] = (b->slot ? b->slot->staging : s->local_staging) + (Size) i * BLCKSZ;
 
 	/*
-	 * A full batch of reads goes out at once, so the worker can start on it.
+	 * A full batch of reads or prefetches goes out at once, so the worker can start on it.
 	 * Writes wait for the next call: the caller still has to fill the page.
 	 */
-	if (b->nblocks == PGU_SLOT_BLOCKS && s->op == PGU_OP_READ)
+	if (b->nblocks == PGU_SLOT_BLOCKS && s->op != PGU_OP_WRITE)
 		submit_current(s);
 
 	(void) pgu_stream_interrupted(s);

@@ -10,11 +10,13 @@
  *				RBM_NORMAL), which verifies them and marks them valid; no
  *				buffer is ever claimed or written by pg_uring.  The ring
  *				reads the uncached blocks ahead into the OS page cache
- *				(buffered, through staging memory, combined into readv of
- *				up to pg_uring.combine_limit blocks), and the backend
- *				follows one batch behind, installing each batch's blocks
- *				as soon as the worker has read it, while the worker reads
- *				the next ones: the two run concurrently.  So a failed,
+ *				(fadvise(WILLNEED) through the ring, ranges of up to
+ *				pg_uring.combine_limit blocks; readv into staging where
+ *				the kernel lacks it), a window of pg_uring.queue_depth
+ *				batches ahead, and the backend follows behind, installing
+ *				each batch's blocks once the ring has handed it to the
+ *				kernel, while the kernel reads the next ones: the two run
+ *				concurrently.  So a failed,
  *				short or corrupt read can never leave anything visible in
  *				shared buffers: the ring's failure is reported as an ERROR
  *				naming the file and block range, and core's own read
@@ -277,7 +279,8 @@ prewarm_blocks(Relation rel, ForkNumber fork, PrewarmMode mode,
 	 */
 	pgu_progress_start(mode == PREWARM_BUFFER ? "prewarm buffer" : "prewarm read",
 					   RelationGetRelid(rel), nblocks);
-	stream = pgu_stream_begin(PGU_OP_READ, false,
+	stream = pgu_stream_begin(mode == PREWARM_BUFFER ? PGU_OP_PREFETCH : PGU_OP_READ,
+							  false,
 							  mode == PREWARM_BUFFER ? buffer_batch_done : read_batch_done,
 							  &st);
 	feed.st = &st;

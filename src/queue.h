@@ -43,7 +43,8 @@ typedef enum PguSlotState
 typedef enum PguOp
 {
 	PGU_OP_READ = 1,
-	PGU_OP_WRITE = 2
+	PGU_OP_WRITE = 2,
+	PGU_OP_PREFETCH = 3			/* read into the OS page cache only */
 } PguOp;
 
 /* Slot flags */

@@ -291,6 +291,32 @@ pgu_ring_prep_rw(PguRing *ring, bool write, int fd, const struct iovec *iov,
 }
 
 /*
+ * Prepare one posix_fadvise(WILLNEED) of a file range: the kernel starts
+ * reading it into the page cache and completes without waiting for the
+ * data.  Returns false when the SQ is full.
+ */
+bool
+pgu_ring_prep_willneed(PguRing *ring, int fd, uint64 offset, uint32 len,
+					   uint64 user_data)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring->uring);
+
+	if (sqe == NULL)
+		return false;
+	io_uring_prep_fadvise(sqe, fd, offset, len, POSIX_FADV_WILLNEED);
+	io_uring_sqe_set_data64(sqe, user_data);
+	ring->pending++;
+	return true;
+}
+
+/* Does the ring support fadvise (probed opcodes of status)? */
+bool
+pgu_ring_has_willneed(const PguRingStatus *status)
+{
+	return (status->opcodes & (UINT64CONST(1) << IORING_OP_FADVISE)) != 0;
+}
+
+/*
  * Submit what is prepared and wait for at least wait_nr completions, for at
  * most timeout_ms (0: don't wait).  EINTR, EAGAIN and EBUSY are not errors:
  * the caller reaps and calls again.  Returns 0, or -errno for a real error.

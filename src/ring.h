@@ -58,6 +58,9 @@ extern void pgu_ring_destroy(PguRing *ring);
 extern bool pgu_ring_prep_rw(PguRing *ring, bool write, int fd,
 							 const struct iovec *iov, int iovcnt,
 							 uint64 offset, uint64 user_data);
+extern bool pgu_ring_prep_willneed(PguRing *ring, int fd, uint64 offset,
+								   uint32 len, uint64 user_data);
+extern bool pgu_ring_has_willneed(const PguRingStatus *status);
 extern int	pgu_ring_submit(PguRing *ring, int wait_nr, int timeout_ms);
 extern int	pgu_ring_reap(PguRing *ring, PguCqe *out, int max);
 extern int	pgu_ring_feature_names(uint32 features, const char **names, int max);

@@ -68,6 +68,7 @@ typedef struct WorkerIo
 	uint64		done;			/* bytes transferred so far */
 	uint64		total;
 	instr_time	start;
+	bool		willneed;		/* a prefetch done as fadvise(WILLNEED) */
 	bool		faulted;		/* testing build: fault point consulted */
 	bool		fault_eof;		/* testing build: the remainder "is not there" */
 	struct WorkerIo *next;		/* in the ready list or the free list */
@@ -110,6 +111,7 @@ static int *slot_fd_entry = NULL;	/* fd cache entry of each slot, or -1 */
 static int *slot_fd = NULL;		/* uncached descriptor of a slot, or -1 */
 static FdEntry fd_cache[FD_CACHE_SIZE];
 static bool cleanup_done = false;
+static bool have_willneed = false;	/* the ring does fadvise */
 
 /* Register the static ring worker; called from _PG_init. */
 void
@@ -429,6 +431,7 @@ take_new_requests(void)
 			w->iovidx = 0;
 			w->offset = io->offset;
 			w->done = 0;
+			w->willneed = slot->op == PGU_OP_PREFETCH && have_willneed;
 			w->faulted = false;
 			w->fault_eof = false;
 			w->total = (uint64) io->nblocks * BLCKSZ;
@@ -454,9 +457,12 @@ prep_ready(void)
 		WorkerIo   *w = ready_head;
 
 		if (inflight >= max_inflight ||
-			!pgu_ring_prep_rw(ring, w->slot->op == PGU_OP_WRITE, w->fd,
-							  &w->iov[w->iovidx], w->slot->ios[w->io].nblocks - w->iovidx,
-							  w->offset, (uint64) (w - ios)))
+			!(w->willneed ?
+			  pgu_ring_prep_willneed(ring, w->fd, w->offset,
+									 (uint32) (w->total - w->done), (uint64) (w - ios)) :
+			  pgu_ring_prep_rw(ring, w->slot->op == PGU_OP_WRITE, w->fd,
+							   &w->iov[w->iovidx], w->slot->ios[w->io].nblocks - w->iovidx,
+							   w->offset, (uint64) (w - ios))))
 		{
 			blocked = true;
 			break;
@@ -494,10 +500,15 @@ handle_cqe(PguCqe *cqe)
 				res = -EIO;
 				break;
 			case PGU_FA_EOF:
+				if (w->willneed)
+				{
+					finish_io(w, (int32) ((w->total / 2) & ~(uint64) 511));
+					return;
+				}
 				w->fault_eof = true;
 				/* FALLTHROUGH */
 			case PGU_FA_SHORT:
-				if ((uint64) res == w->total && w->total >= 1024)
+				if (!w->willneed && (uint64) res == w->total && w->total >= 1024)
 					res = (int32) ((w->total / 2) & ~(uint64) 511);
 				break;
 			default:
@@ -505,6 +516,25 @@ handle_cqe(PguCqe *cqe)
 		}
 	}
 #endif
+
+	/* fadvise: 0 is success, for the whole range */
+	if (w->willneed)
+	{
+		if (res == -EINTR || res == -EAGAIN)
+		{
+			pgu_count(PGU_PATH_RING, PGU_C_RETRIES, 1);
+			ready_push(w);
+		}
+		else if (res == -EINVAL || res == -EOPNOTSUPP)
+		{
+			/* a sandbox that probes fadvise but refuses it: read instead */
+			w->willneed = false;
+			ready_push(w);
+		}
+		else
+			finish_io(w, res < 0 ? res : (int32) w->total);
+		return;
+	}
 
 	if (res == -EINTR || res == -EAGAIN)
 	{
@@ -710,6 +740,8 @@ worker_setup_ring(void)
 				 errhint("%s", setup_hint(status.setup_errno))));
 		return;
 	}
+
+	have_willneed = pgu_ring_has_willneed(&status);
 
 	/* in flight: no more than the SQ holds, so the CQ can never overflow */
 	max_inflight = status.sq_entries;
