@@ -71,6 +71,7 @@ struct PguBatch
 	int			nblocks;
 	int			nios;
 	int			close_error;	/* -errno of a failed close() after writing */
+	bool		abandoned;		/* slot given up: data[] must not be read */
 	uint64		generation;		/* worker generation when queued */
 	char		path[MAXPGPATH];
 	BlockNumber segblock[PGU_SLOT_BLOCKS];
@@ -102,7 +103,8 @@ struct PguStream
 	PguBatch   *tail;
 	PguBatch   *completing;		/* handed to the callback right now */
 	PguBatch   *free_batches;
-	char	   *local_staging;	/* sync path */
+	char	   *local_staging;	/* sync path: aligned into local_raw */
+	char	   *local_raw;
 	int			sync_fd;
 	char		sync_path[MAXPGPATH];
 	TimestampTz give_up_at;		/* read batches: abandon after this; 0 = never */
@@ -125,13 +127,12 @@ static bool exit_hook_registered = false;
 static void stream_abort(PguStream *s);
 
 /* Local staging memory for the sync path, aligned like the slots' staging. */
-static char *
-local_staging_alloc(void)
+static void
+local_staging_alloc(PguStream *s)
 {
-	char	   *raw = MemoryContextAlloc(TopMemoryContext,
-										 PGU_SLOT_BLOCKS * BLCKSZ + PGU_STAGING_ALIGN);
-
-	return (char *) TYPEALIGN(PGU_STAGING_ALIGN, raw);
+	s->local_raw = MemoryContextAlloc(TopMemoryContext,
+									  PGU_SLOT_BLOCKS * BLCKSZ + PGU_STAGING_ALIGN);
+	s->local_staging = (char *) TYPEALIGN(PGU_STAGING_ALIGN, s->local_raw);
 }
 
 /*
@@ -183,7 +184,7 @@ pgu_stream_begin(PguOp op, bool direct, PguBatchCallback callback, void *arg)
 		s->fallback = !s->use_ring;
 	}
 	if (!s->use_ring)
-		s->local_staging = local_staging_alloc();
+		local_staging_alloc(s);
 
 	s->outer = open_streams;
 	open_streams = s;
@@ -242,6 +243,7 @@ batch_get(PguStream *s)
 	b->nblocks = 0;
 	b->nios = 0;
 	b->close_error = 0;
+	b->abandoned = false;
 	b->next = NULL;
 	return b;
 }
@@ -270,7 +272,8 @@ stream_free(PguStream *s)
 		s->free_batches = b->next;
 		pfree(b);
 	}
-	/* local_staging is aligned inside its chunk: leave it to the context */
+	if (s->local_raw)
+		pfree(s->local_raw);
 	pfree(s);
 }
 
@@ -539,6 +542,7 @@ batch_abandon(PguStream *s, PguBatch *b, int err)
 		b->ios[k].result = err;
 	pgu_slot_abandon(b->slot);	/* freed once the worker is done with it */
 	b->slot = NULL;
+	b->abandoned = true;		/* a late I/O may still land in its staging */
 }
 
 /*
@@ -676,6 +680,25 @@ complete_oldest(PguStream *s)
 	s->inflight--;
 	s->completing = b;			/* an ERROR from here on must not lose it */
 
+	/*
+	 * Given up on: its staging memory is not ours any more, so no callback
+	 * may look at it.  After a cancel that is all; otherwise the worker is
+	 * gone, and the caller must not take the batch as done.
+	 */
+	if (b->abandoned)
+	{
+		if (!s->interrupted)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("pg_uring ring worker exited without completing a request for file \"%s\"",
+							b->path),
+					 errhint("Check the server log for why the worker exited; the request can be repeated.")));
+		s->completing = NULL;
+		s->pending -= b->nblocks;
+		batch_put(s, b);
+		return;
+	}
+
 	/* the worker stopped before serving it: serve it here instead */
 	shutdown = b->slot != NULL && b->slot->error == -ESHUTDOWN;
 	if (shutdown)
@@ -802,7 +825,7 @@ start_batch(PguStream *s, const char *path)
 			b->slot = pgu_slot_alloc(true);
 		/* no slot means no worker, or a cancel: this batch is served here */
 		if (b->slot == NULL && s->local_staging == NULL)
-			s->local_staging = local_staging_alloc();
+			local_staging_alloc(s);
 	}
 	s->cur = b;
 }
