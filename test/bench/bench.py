@@ -3,17 +3,23 @@
 
 See run.sh for the environment variables.  Stdlib only.
 
-Per case: make the relation cold (restart the server, or pg_uring_evict when
-BENCH_COLD=evict and it exists; then sync, drop_caches when root, and
-posix_fadvise(DONTNEED) on every segment file), open a fresh backend, set the
-GUCs, snapshot /proc of the backend and the ring worker plus pg_uring_stats,
-run ONE statement, snapshot again.  Cases alternate A B C A B C over rounds.
+Per case: make the relation cold (stop every other cluster, restart this
+one, or pg_uring_evict when BENCH_COLD=evict and it exists; then sync,
+drop_caches when root, and posix_fadvise(DONTNEED) on every segment file of
+that cluster), open a fresh backend, set the GUCs, snapshot /proc of the
+backend and the ring worker plus pg_uring_stats, run ONE statement, snapshot
+again.  Cases alternate A B C A B C over rounds.
+
+With BENCH_BASE_BINDIR (run.sh sets it when BENCH_BASELINE_REV is given) a
+second cluster runs the previous release: a copy of the data directory, on
+its own port, started with the baseline build's binaries (a private copy of
+the same PostgreSQL with the old pg_uring installed).  Its cases ("claims")
+alternate with the others; only one cluster runs at a time.
 """
 import csv
 import ctypes
 import ctypes.util
 import datetime
-import glob
 import json
 import os
 import platform
@@ -56,18 +62,21 @@ SCRATCH = env('BENCH_SCRATCH', '/nonexistent')
 BINDIR = env('BENCH_BINDIR', '/usr/lib/postgresql/15/bin')
 OUT = env('BENCH_OUT', os.path.join(os.path.dirname(os.path.abspath(__file__)), 'out'))
 PORT = int(env('BENCH_PORT', '55440'))
-SIZE_MB = int(env('BENCH_SIZE_MB', '300' if QUICK else '2048'))
+SIZE_MB = int(env('BENCH_SIZE_MB', '200' if QUICK else '1024'))
 ROUNDS = int(env('BENCH_ROUNDS', '1' if QUICK else '3'))
-NBLOCKS_LIST = int(env('BENCH_BLOCKS', '10000' if QUICK else '100000'))
-QDS = [int(x) for x in env('BENCH_QDS', '4 64' if QUICK else '4 16 64').split()]
-COMBINES = [int(x) for x in env('BENCH_COMBINES', '32' if QUICK else '16 32').split()]
 DEF_QD = int(env('BENCH_DEFAULT_QD', '16'))
 DEF_COMBINE = int(env('BENCH_DEFAULT_COMBINE', '16'))
-WORKLOADS = env('BENCH_WORKLOADS', 'seq index scattered').split()
+# the second ring configuration, next to the defaults ("" = none)
+ALT_RING = [int(x) for x in env('BENCH_RING_ALT', '64 32').split()]
+# optional extra grid of ring/buffer cases: every (qd, combine) pair
+QDS = [int(x) for x in env('BENCH_QDS', '').split()]
+COMBINES = [int(x) for x in env('BENCH_COMBINES', '').split()]
+VERIFY_QD, VERIFY_COMBINE = 64, 32
+WORKLOADS = env('BENCH_WORKLOADS', 'seq index scat1 scat10 scat40').split()
 COLD = env('BENCH_COLD', 'restart')          # restart | evict
 HUGE = env('BENCH_HUGE', '0')                 # 0 | 1 | both
 RA_ROUND = env('BENCH_RA128', '0' if QUICK else '1') == '1'   # extra round(s) at 128 kB read-ahead (root)
-RA_ROUNDS = int(env('BENCH_RA_ROUNDS', '1'))
+RA_ROUNDS = int(env('BENCH_RA_ROUNDS', '2'))
 FIO = env('BENCH_FIO', '1') == '1'
 FIO_RUNTIME = int(env('BENCH_FIO_RUNTIME', '2' if QUICK else '8'))
 QUEUE_SIZE = int(env('BENCH_QUEUE_SIZE', '128'))
@@ -78,12 +87,21 @@ PG_USER = 'postgres' if IS_ROOT else None
 AS_PG = ['runuser', '-u', 'postgres', '--'] if IS_ROOT else []
 PGDATA = os.path.join(SCRATCH, 'data')
 SERVER_LOG = os.path.join(SCRATCH, 'server.log')
+# the baseline ("previous release") cluster
+BASE_BINDIR = env('BENCH_BASE_BINDIR', '')
+BASE_REV = env('BENCH_BASELINE_REV', '')
+BASE_PORT = int(env('BENCH_BASELINE_PORT', str(PORT + 1)))
+PGDATA_BASE = os.path.join(SCRATCH, 'data_base')
+SERVER_LOG_BASE = os.path.join(SCRATCH, 'server_base.log')
 DB = 'bench'
 TABLE = 'bench_table'
 INDEX = 'bench_table_pkey'
 FLUSH_TABLE = 'bench_flush'
 FLUSH_MB = int(env('BENCH_FLUSH_MB', '64' if QUICK else '512'))
 FLUSH_ROWS_PER_PAGE = 30        # char(84) rows at fillfactor 50
+DEFAULT_RING = 'ring/buffer qd%d c%d' % (DEF_QD, DEF_COMBINE)
+NOISE = 0.95                    # "never slower, beyond 5% noise"
+HUGE_ANY = 'any'                # huge_pages of results that do not depend on it (fio, pg_checksums)
 
 failures = []      # hard failures: wrong counts, errors, methods not run
 warnings = []      # soft findings worth reporting
@@ -97,6 +115,35 @@ def fail(msg):
 def warn(msg):
     warnings.append(msg)
     log('WARNING: ' + msg)
+
+
+def scat_pct(w):
+    """'scat10' -> 10.0 (percent of the table's blocks); None for seq/index"""
+    m = re.fullmatch(r'scat(\d+(?:\.\d+)?)', w)
+    return float(m.group(1)) if m else None
+
+
+def is_scat(w):
+    return scat_pct(w) is not None
+
+
+def check_workloads(wls):
+    out = []
+    for w in wls:
+        if w == 'scattered':
+            log("BENCH_WORKLOADS: 'scattered' is now scat1 / scat10 / scat40; using scat10")
+            w = 'scat10'
+        p = scat_pct(w)
+        if w not in ('seq', 'index') and (p is None or not 0 < p <= 100):
+            raise BenchFailure("BENCH_WORKLOADS: unknown workload %r (seq, index, scatN with N in (0, 100])" % w)
+        if w not in out:
+            out.append(w)
+    return out
+
+
+def wl_order(w):
+    """report order: seq, index, then the lists by density"""
+    return (0, 0) if w == 'seq' else (1, 0) if w == 'index' else (2, scat_pct(w) or 0) if is_scat(w) else (3, 0)
 
 
 # ----------------------------------------------------------- OS utilities --
@@ -203,22 +250,29 @@ def hp_available():
 
 # ------------------------------------------------------------ the cluster --
 class Cluster:
-    def __init__(self):
-        self.conf_case = os.path.join(PGDATA, 'bench_case.conf')
+    """one PostgreSQL cluster: binaries, data directory, port, log"""
+    hp_late = []
+
+    def __init__(self, name, bindir, pgdata, port, logfile):
+        self.name, self.bindir, self.pgdata, self.port, self.logfile = name, bindir, pgdata, port, logfile
+        self.conf_case = os.path.join(pgdata, 'bench_case.conf')
         self.shared_buffers_mb = 1024
         self.huge = 'off'
+        self.hp_need = 0
+        self.has_evict = self.has_verify = False
+        self.stats_cols = None          # pg_uring_stats columns the benchmark reads, as this build has them
 
     def pgctl(self, *args, check=True):
-        return run(AS_PG + [os.path.join(BINDIR, 'pg_ctl'), '-D', PGDATA, '-l', SERVER_LOG] + list(args),
-                   check=check, capture=True)
+        return run(AS_PG + [os.path.join(self.bindir, 'pg_ctl'), '-D', self.pgdata, '-l', self.logfile]
+                   + list(args), check=check, capture=True)
 
     def initdb(self):
-        r = run(AS_PG + [os.path.join(BINDIR, 'initdb'), '--data-checksums', '-A', 'trust',
-                         '-U', 'postgres', '-E', 'UTF8', '--locale=C', '-D', PGDATA],
+        r = run(AS_PG + [os.path.join(self.bindir, 'initdb'), '--data-checksums', '-A', 'trust',
+                         '-U', 'postgres', '-E', 'UTF8', '--locale=C', '-D', self.pgdata],
                 capture=True, check=False)
         if r.returncode != 0:
             raise BenchFailure('initdb failed:\n' + r.stdout)
-        with open(os.path.join(PGDATA, 'postgresql.conf'), 'a') as f:
+        with open(os.path.join(self.pgdata, 'postgresql.conf'), 'a') as f:
             f.write("""
 # ---- pg_uring benchmark (test/bench/run.sh) ----
 port = %d
@@ -236,7 +290,24 @@ log_line_prefix = '%%m [%%p] %%b '
 pg_uring.queue_size = %d
 pg_uring.ring_entries = %d
 include_if_exists = 'bench_case.conf'
-""" % (PORT, SCRATCH, QUEUE_SIZE, RING_ENTRIES))
+""" % (self.port, SCRATCH, QUEUE_SIZE, RING_ENTRIES))
+        self.write_case_conf()
+
+    def clone_from(self, other):
+        """this cluster's data directory as a copy of other's (stopped)"""
+        if other.running():
+            raise BenchFailure('cannot copy the data directory of a running cluster')
+        if os.path.exists(self.pgdata):
+            shutil.rmtree(self.pgdata)
+        r = run(['cp', '-a', other.pgdata, self.pgdata], capture=True, check=False)
+        if r.returncode != 0:
+            raise BenchFailure('cp -a %s %s: %s' % (other.pgdata, self.pgdata, r.stdout))
+        for f in ('postmaster.pid', 'postmaster.opts'):
+            if os.path.exists(os.path.join(self.pgdata, f)):
+                os.unlink(os.path.join(self.pgdata, f))
+        with open(os.path.join(self.pgdata, 'postgresql.conf'), 'a') as f:
+            f.write('\n# ---- %s cluster: a copy of %s ----\nport = %d\n' % (self.name, other.pgdata, self.port))
+        self.shared_buffers_mb, self.huge = other.shared_buffers_mb, other.huge
         self.write_case_conf()
 
     def write_case_conf(self, huge=None):
@@ -248,10 +319,7 @@ include_if_exists = 'bench_case.conf'
             shutil.chown(self.conf_case, 'postgres', 'postgres')
 
     def running(self):
-        return os.path.exists(os.path.join(PGDATA, 'postmaster.pid'))
-
-    hp_need = 0
-    hp_late = []
+        return os.path.exists(os.path.join(self.pgdata, 'postmaster.pid'))
 
     def ensure_huge_pages(self):
         """make sure enough huge pages are free before a start with
@@ -296,55 +364,78 @@ include_if_exists = 'bench_case.conf'
                 break
             # other clusters here run with huge_pages = try and grab free huge
             # pages as they start: top up and try again
-            log('start with huge pages failed (attempt %d); retrying' % (attempt + 1))
+            log('start of the %s cluster with huge pages failed (attempt %d); retrying' % (self.name, attempt + 1))
             time.sleep(0.2)
         if r.returncode != 0:
             tail = ''
             try:
-                tail = ''.join(open(SERVER_LOG).readlines()[-20:])
+                tail = ''.join(open(self.logfile).readlines()[-20:])
             except OSError:
                 pass
-            raise BenchFailure('server did not start:\n%s\n%s' % (r.stdout, tail))
+            raise BenchFailure('%s server did not start:\n%s\n%s' % (self.name, r.stdout, tail))
 
     def stop(self, mode='fast'):
         if not self.running():
             return
         r = self.pgctl('-w', '-t', '120', '-m', mode, 'stop', check=False)
         if r.returncode != 0 and mode != 'immediate':
-            warn('pg_ctl stop -m %s failed (%s); stopping immediately' % (mode, r.stdout.strip()))
+            warn('%s: pg_ctl stop -m %s failed (%s); stopping immediately' % (self.name, mode, r.stdout.strip()))
             self.pgctl('-w', '-m', 'immediate', 'stop', check=False)
 
     def connect(self, dbname=DB):
         last = None
         for _ in range(100):
             try:
-                return pgwire.Conn(SCRATCH, PORT, 'postgres', dbname)
+                return pgwire.Conn(SCRATCH, self.port, 'postgres', dbname)
             except (OSError, pgwire.PGError) as e:      # starting up
                 last = e
                 time.sleep(0.1)
-        raise BenchFailure('cannot connect: %s' % last)
+        raise BenchFailure('cannot connect to the %s cluster: %s' % (self.name, last))
 
     def huge_pages_needed(self):
-        r = run(AS_PG + [os.path.join(BINDIR, 'postgres'), '-D', PGDATA, '-C',
+        r = run(AS_PG + [os.path.join(self.bindir, 'postgres'), '-D', self.pgdata, '-C',
                          'shared_memory_size_in_huge_pages'], capture=True, check=False)
         try:
             return int(r.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
             raise BenchFailure('postgres -C shared_memory_size_in_huge_pages: ' + r.stdout)
 
+    def probe_functions(self, c):
+        self.has_evict = c.scalar("SELECT count(*) > 0 FROM pg_proc WHERE proname = 'pg_uring_evict'") == 't'
+        self.has_verify = c.scalar("SELECT count(*) > 0 FROM pg_proc WHERE proname = 'pg_uring_verify'") == 't'
+
+    def stats_columns(self, c):
+        """the STATS_COLS this build's pg_uring_stats view has (the view's
+        column set differs between releases)"""
+        if self.stats_cols is None:
+            have = {r[0] for r in c.query("SELECT attname FROM pg_attribute WHERE attrelid = "
+                                          "'pg_uring_stats'::regclass AND attnum > 0 AND NOT attisdropped")}
+            self.stats_cols = [k for k in STATS_COLS if k in have]
+            missing = [k for k in STATS_COLS if k not in have]
+            if missing:
+                warn('%s cluster: pg_uring_stats lacks %s (counted as 0)' % (self.name, ', '.join(missing)))
+        return self.stats_cols
+
+
+def stop_others(cl, clusters):
+    for o in clusters:
+        if o is not cl:
+            o.stop()
+
 
 # --------------------------------------------------------------- the cases --
 def family_of(name):
-    """'ring+dio/buffer qd4 c32' -> 'ring+dio'"""
+    """'ring/buffer qd4 c32' -> 'ring'"""
     return name.split('/')[0].split(' ')[0]
 
 
 class Case:
     def __init__(self, name, kind, mode='buffer', io_method=None, direct=False,
-                 qd=None, combine=None, workloads=('seq', 'index', 'scattered')):
+                 qd=None, combine=None, workloads=None, cluster='main'):
         self.name, self.kind, self.mode = name, kind, mode
         self.io_method, self.direct, self.qd, self.combine = io_method, direct, qd, combine
-        self.workloads = workloads
+        self.workloads = tuple(WORKLOADS) if workloads is None else workloads
+        self.cluster = cluster
 
     @property
     def family(self):
@@ -364,15 +455,16 @@ class Case:
 
     def call_sql(self, workload, ds):
         rel = INDEX if workload == 'index' else TABLE
+        lit = ds.literal.get(workload)          # the block list of a scatN workload
         if self.kind == 'prewarm':
-            if workload == 'scattered':
+            if lit:
                 return ("SELECT sum(pg_prewarm('%s', '%s', 'main', b, b))::int8 FROM unnest('%s'::int8[]) b"
-                        % (TABLE, self.mode, ds.blocks_literal))
+                        % (TABLE, self.mode, lit))
             return "SELECT pg_prewarm('%s', '%s')" % (rel, self.mode)
         if self.kind == 'uring':
-            if workload == 'scattered':
+            if lit:
                 return ("SELECT pg_uring_prewarm_blocks('%s', '%s'::int8[], '%s')"
-                        % (TABLE, ds.blocks_literal, self.mode))
+                        % (TABLE, lit, self.mode))
             return "SELECT pg_uring_prewarm('%s', '%s')" % (rel, self.mode)
         if self.kind == 'verify':
             return "SELECT count(*) FROM pg_uring_verify('%s', 'main')" % rel
@@ -381,26 +473,42 @@ class Case:
         raise ValueError(self.kind)
 
 
-def build_cases(has_verify):
+def ring_configs():
+    """(qd, combine) of the ring/buffer cases: the defaults first"""
+    out = [(DEF_QD, DEF_COMBINE)]
+    if len(ALT_RING) == 2:
+        out.append(tuple(ALT_RING))
+    if QDS or COMBINES:
+        for c in (COMBINES or [DEF_COMBINE]):
+            for q in (QDS or [DEF_QD]):
+                out.append((q, c))
+    seen = []
+    for x in out:
+        if x not in seen:
+            seen.append(x)
+    return seen
+
+
+def build_cases(has_verify, base=None):
     cases = [Case('pg_prewarm/buffer', 'prewarm', 'buffer'),
-             Case('pg_prewarm/read', 'prewarm', 'read'),
-             Case('sync/buffer', 'uring', 'buffer', 'sync'),
-             Case('ring/read qd%d c%d' % (DEF_QD, DEF_COMBINE), 'uring', 'read', 'io_uring',
-                  False, DEF_QD, DEF_COMBINE)]
-    for direct in (False, True):
-        for c in COMBINES:
-            for q in QDS:
-                cases.append(Case('%s/buffer qd%d c%d' % ('ring+dio' if direct else 'ring', q, c),
-                                  'uring', 'buffer', 'io_uring', direct, q, c))
-    cases += [Case('flush-sync', 'flush', 'flush', 'sync', workloads=('seq',)),
+             Case('sync/buffer', 'uring', 'buffer', 'sync')]
+    for q, c in ring_configs():
+        cases.append(Case('ring/buffer qd%d c%d' % (q, c), 'uring', 'buffer', 'io_uring', False, q, c))
+    if base:
+        # the previous release with its own defaults (the claim path)
+        cases.append(Case(base['case'], 'uring', 'buffer', 'io_uring', False, None, None, cluster='base'))
+    cases += [Case('pg_prewarm/read', 'prewarm', 'read', workloads=('seq',)),
+              Case('ring/read qd%d c%d' % (DEF_QD, DEF_COMBINE), 'uring', 'read', 'io_uring',
+                   False, DEF_QD, DEF_COMBINE, workloads=('seq',)),
+              Case('flush-sync', 'flush', 'flush', 'sync', workloads=('seq',)),
               Case('flush-ring qd%d' % DEF_QD, 'flush', 'flush', 'io_uring', False, DEF_QD,
                    workloads=('seq',))]
     if has_verify:
-        cases += [Case('verify-sync', 'verify', 'verify', 'sync', workloads=('seq', 'index')),
-                  Case('verify-ring qd%d c32' % max(QDS), 'verify', 'verify', 'io_uring', False,
-                       max(QDS), 32, workloads=('seq', 'index')),
-                  Case('verify-ring+dio qd%d c32' % max(QDS), 'verify', 'verify', 'io_uring', True,
-                       max(QDS), 32, workloads=('seq', 'index'))]
+        cases += [Case('verify-sync', 'verify', 'verify', 'sync', workloads=('seq',)),
+                  Case('verify-ring qd%d c%d' % (VERIFY_QD, VERIFY_COMBINE), 'verify', 'verify', 'io_uring',
+                       False, VERIFY_QD, VERIFY_COMBINE, workloads=('seq',)),
+                  Case('verify-ring+dio qd%d c%d' % (VERIFY_QD, VERIFY_COMBINE), 'verify', 'verify',
+                       'io_uring', True, VERIFY_QD, VERIFY_COMBINE, workloads=('seq',))]
     if CASE_FILTER:
         cases = [c for c in cases if re.search(CASE_FILTER, c.name)]
     return cases
@@ -408,7 +516,21 @@ def build_cases(has_verify):
 
 # ------------------------------------------------------------- dataset --
 class Dataset:
-    pass
+    """the relations; file paths are relative to a cluster's data directory"""
+
+    def __init__(self):
+        self.blocks, self.literal, self.expected = {}, {}, {}
+        self._segs = {}
+
+    def relpath_of(self, workload):
+        return self.index_relpath if workload == 'index' else self.table_relpath
+
+    def segments(self, cl, workload):
+        """segment files of the workload's relation in cl's data directory"""
+        key = (cl.pgdata, workload == 'index')
+        if key not in self._segs:
+            self._segs[key] = segs(os.path.join(cl.pgdata, self.relpath_of(workload)))
+        return self._segs[key]
 
 
 def copy_rows(nrows):
@@ -442,17 +564,20 @@ def build_dataset(cl):
         c.query('CHECKPOINT')
         ds.nblocks = int(c.scalar("SELECT pg_relation_size('%s') / 8192" % TABLE))
         ds.index_nblocks = int(c.scalar("SELECT pg_relation_size('%s') / 8192" % INDEX))
-        ds.table_path = os.path.join(PGDATA, c.scalar("SELECT pg_relation_filepath('%s')" % TABLE))
-        ds.index_path = os.path.join(PGDATA, c.scalar("SELECT pg_relation_filepath('%s')" % INDEX))
+        ds.table_relpath = c.scalar("SELECT pg_relation_filepath('%s')" % TABLE)
+        ds.index_relpath = c.scalar("SELECT pg_relation_filepath('%s')" % INDEX)
         ds.table_filenode = int(c.scalar("SELECT pg_relation_filenode('%s')" % TABLE))
-        ds.has_evict = c.scalar("SELECT count(*) > 0 FROM pg_proc WHERE proname = 'pg_uring_evict'") == 't'
-        ds.has_verify = c.scalar("SELECT count(*) > 0 FROM pg_proc WHERE proname = 'pg_uring_verify'") == 't'
-        # the scattered list: random distinct blocks of the table, in the
-        # order autoprewarm would restore them (sorted by block number)
-        n = min(NBLOCKS_LIST, ds.nblocks * 3 // 8)
-        rnd = random.Random(SEED)
-        ds.blocks = sorted(rnd.sample(range(ds.nblocks), n))
-        ds.blocks_literal = '{' + ','.join(map(str, ds.blocks)) + '}'
+        cl.probe_functions(c)
+        # the scattered lists: random distinct blocks of the table at each
+        # density, in the order autoprewarm would restore them (sorted)
+        for w in WORKLOADS:
+            p = scat_pct(w)
+            if p is None:
+                continue
+            n = min(ds.nblocks, max(1, int(round(ds.nblocks * p / 100.0))))
+            rnd = random.Random(SEED * 1000 + int(round(p * 10)))
+            ds.blocks[w] = sorted(rnd.sample(range(ds.nblocks), n))
+            ds.literal[w] = '{' + ','.join(map(str, ds.blocks[w])) + '}'
         # the flush case dirties one row per page of this table with HOT
         # updates (fillfactor 50), so that its size never changes
         c.query('CREATE TABLE %s (id int8, v int4, filler char(84)) '
@@ -460,20 +585,59 @@ def build_dataset(cl):
         c.query("INSERT INTO %s SELECT g, 0, '' FROM generate_series(1, %d) g"
                 % (FLUSH_TABLE, FLUSH_MB * (1 << 20) // BLCKSZ * FLUSH_ROWS_PER_PAGE))
         ds.flush_nblocks = int(c.scalar("SELECT pg_relation_size('%s') / 8192" % FLUSH_TABLE))
-        c.query('CREATE TABLE bench_blocks (blk int8)')
-        c.copy_in('COPY bench_blocks FROM STDIN', iter([''.join('%d\n' % b for b in ds.blocks).encode()]))
+        c.query('CREATE TABLE bench_blocks (workload text, blk int8)')
+        if ds.blocks:
+            c.copy_in('COPY bench_blocks FROM STDIN',
+                      iter([''.join('%s\t%d\n' % (w, b) for w, bl in ds.blocks.items() for b in bl).encode()]))
         c.query('CHECKPOINT')
-    with open(os.path.join(SCRATCH, 'blocks.txt'), 'w') as f:
-        f.write(''.join('%d\n' % b for b in ds.blocks))
+    for w, bl in ds.blocks.items():
+        with open(os.path.join(SCRATCH, 'blocks_%s.txt' % w), 'w') as f:
+            f.write(''.join('%d\n' % b for b in bl))
     ds.load_seconds = time.time() - t0
-    ds.segments = {'seq': segs(ds.table_path), 'scattered': segs(ds.table_path),
-                   'index': segs(ds.index_path)}
-    ds.expected = {'seq': ds.nblocks, 'index': ds.index_nblocks, 'scattered': len(ds.blocks)}
+    for w in WORKLOADS:
+        ds.expected[w] = (ds.nblocks if w == 'seq' else ds.index_nblocks if w == 'index'
+                          else len(ds.blocks[w]))
     log('dataset: table %d blocks (%.0f MB, %d segment file(s)), index %d blocks (%.0f MB), '
-        'scattered list %d blocks; built in %.0f s'
-        % (ds.nblocks, ds.nblocks * BLCKSZ / MB, len(ds.segments['seq']), ds.index_nblocks,
-           ds.index_nblocks * BLCKSZ / MB, len(ds.blocks), ds.load_seconds))
+        'lists %s; built in %.0f s'
+        % (ds.nblocks, ds.nblocks * BLCKSZ / MB, len(ds.segments(cl, 'seq')), ds.index_nblocks,
+           ds.index_nblocks * BLCKSZ / MB,
+           ', '.join('%s %d blocks' % (w, len(b)) for w, b in ds.blocks.items()) or 'none', ds.load_seconds))
     return ds
+
+
+def setup_baseline(main, ds):
+    """the previous release's cluster: a copy of main's data directory on its
+    own port, started with the baseline binaries; the extension is
+    recreated so that its SQL objects match the old library"""
+    base = Cluster('base', BASE_BINDIR, PGDATA_BASE, BASE_PORT, SERVER_LOG_BASE)
+    main.stop()
+    log('baseline (%s): copying the data directory to %s (port %d)' % (BASE_REV or BASE_BINDIR, PGDATA_BASE,
+                                                                     BASE_PORT))
+    base.clone_from(main)
+    base.write_case_conf('off')
+    base.start()
+    info = {'rev': BASE_REV, 'bindir': BASE_BINDIR, 'port': BASE_PORT}
+    with base.connect() as c:
+        c.query('DROP EXTENSION pg_uring')
+        c.query('CREATE EXTENSION pg_uring')
+        if c.scalar("SELECT count(*) FROM pg_proc WHERE proname = 'pg_uring_prewarm_blocks'") != '1':
+            raise BenchFailure('baseline: pg_uring_prewarm_blocks does not exist in %s' % BASE_REV)
+        for g in ('queue_depth', 'combine_limit'):      # in blocks / requests, not '128kB'
+            info[g] = int(c.scalar("SELECT setting FROM pg_settings WHERE name = 'pg_uring.%s'" % g))
+        info['stats_columns'] = int(c.scalar("SELECT count(*) FROM pg_attribute WHERE attrelid = "
+                                             "'pg_uring_stats'::regclass AND attnum > 0"))
+        base.probe_functions(c)
+        # the same answer as the current build on a small list, untimed
+        bl = ds.blocks[next(iter(ds.blocks))][:50] if ds.blocks else list(range(min(50, ds.nblocks)))
+        got = int(c.scalar("SELECT pg_uring_prewarm_blocks('%s', '{%s}'::int8[])" % (TABLE, ','.join(map(str, bl)))))
+        if got != len(bl):
+            fail('baseline: pg_uring_prewarm_blocks returned %d for %d blocks' % (got, len(bl)))
+        base.stats_columns(c)
+    base.stop()
+    info['case'] = 'claims/buffer qd%d c%d' % (info['queue_depth'], info['combine_limit'])
+    log('baseline cluster ready: %s defaults queue_depth %d, combine_limit %d; case %r'
+        % (BASE_REV or 'baseline', info['queue_depth'], info['combine_limit'], info['case']))
+    return base, info
 
 
 def segs(base):
@@ -485,9 +649,9 @@ def segs(base):
     return out
 
 
-def block_residency(ds, workload, blocks=None):
-    """fraction of the workload's blocks resident in the OS page cache"""
-    files = ds.segments[workload]
+def block_residency(cl, ds, workload, blocks=None):
+    """fraction of the workload's blocks (of cl's files) resident in the OS page cache"""
+    files = ds.segments(cl, workload)
     per_seg = (1 << 30) // BLCKSZ
     vecs = [resident_pages(f) for f in files]
     ppb = BLCKSZ // PAGESIZE
@@ -503,7 +667,7 @@ def block_residency(ds, workload, blocks=None):
     return hit / len(blocks) if blocks else 0.0
 
 
-def drop_os_cache(ds):
+def drop_os_cache(ds, cl):
     os.sync()
     if IS_ROOT:
         try:
@@ -511,13 +675,12 @@ def drop_os_cache(ds):
                 f.write('3\n')
         except OSError as e:
             warn('drop_caches: %s' % e)
-    for files in (ds.segments['seq'], ds.segments['index']):
-        for path in files:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            finally:
-                os.close(fd)
+    for path in ds.segments(cl, 'seq') + ds.segments(cl, 'index'):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
 
 
 # ------------------------------------------------------------ read-ahead --
@@ -556,12 +719,14 @@ STATS_COLS = ['enter_calls', 'sqes_submitted', 'requests', 'reads', 'blocks_read
               'pages_verified', 'verify_failures']
 
 
-def ring_stats(c):
-    rows = c.query('SELECT method, %s FROM pg_uring_stats GROUP BY method' %
-                   ', '.join('coalesce(sum(%s), 0)::int8' % k for k in STATS_COLS))
+def ring_stats(c, cols):
+    """pg_uring_stats per method, summed over rings; only the columns this
+    build has (cols); the others read as 0"""
+    rows = c.query('SELECT method%s FROM pg_uring_stats GROUP BY method' %
+                   ''.join(', coalesce(sum(%s), 0)::int8' % k for k in cols))
     out = {}
     for r in rows:
-        out[r[0]] = {k: int(v) for k, v in zip(STATS_COLS, r[1:])}
+        out[r[0]] = {k: int(v) for k, v in zip(cols, r[1:])}
     return out
 
 
@@ -569,8 +734,9 @@ def stats_delta(a, b, method, key):
     return b.get(method, {}).get(key, 0) - a.get(method, {}).get(key, 0)
 
 
-def make_cold(cl, ds, huge):
-    if COLD == 'evict' and ds.has_evict and cl.huge == huge:
+def make_cold(cl, clusters, ds, huge):
+    stop_others(cl, clusters)          # only one cluster runs at a time
+    if COLD == 'evict' and cl.has_evict and cl.running() and cl.huge == huge:
         with cl.connect() as c:
             c.query("SELECT pg_uring_evict('%s'), pg_uring_evict('%s')" % (TABLE, INDEX))
             left = int(c.scalar("SELECT count(*) FROM pg_buffercache WHERE relfilenode IN "
@@ -578,11 +744,11 @@ def make_cold(cl, ds, huge):
                                 "(SELECT oid FROM pg_database WHERE datname = current_database())"
                                 % (TABLE, INDEX)))
             if left:
-                fail('pg_uring_evict left %d buffers of the relations in shared buffers' % left)
-        drop_os_cache(ds)
+                fail('%s: pg_uring_evict left %d buffers of the relations in shared buffers' % (cl.name, left))
+        drop_os_cache(ds, cl)
     else:
         cl.stop()
-        drop_os_cache(ds)
+        drop_os_cache(ds, cl)
         if cl.huge != huge:
             cl.write_case_conf(huge)
         cl.start()
@@ -600,16 +766,16 @@ def wait_ring(c, need):
         time.sleep(0.1)
 
 
-def run_case(cl, ds, case, workload, rnd, setting):
+def run_case(cl, clusters, ds, case, workload, rnd, setting):
     res = {'round': rnd, 'workload': workload, 'case': case.name, 'family': case.family,
-           'mode': case.mode, 'io_method': case.io_method or '', 'direct_io': case.direct,
+           'cluster': cl.name, 'mode': case.mode, 'io_method': case.io_method or '', 'direct_io': case.direct,
            'queue_depth': case.qd or '', 'combine_limit': case.combine or '',
            'ra_kb': setting['ra_kb'], 'huge_pages': setting['huge'], 'ok': False, 'error': ''}
     expected = ds.expected[workload]
     res['expected_blocks'] = expected
-    make_cold(cl, ds, setting['huge'])
+    make_cold(cl, clusters, ds, setting['huge'])
     try:
-        cold_res = block_residency(ds, workload)
+        cold_res = block_residency(cl, ds, workload)
     except OSError as e:
         cold_res = None
         warn('mincore: %s' % e)
@@ -641,7 +807,8 @@ def run_case(cl, ds, case, workload, rnd, setting):
             expected = int(c.scalar("SELECT count(*) FROM pg_buffercache WHERE isdirty AND relfilenode = "
                                     "pg_relation_filenode('%s')" % FLUSH_TABLE))
             res['expected_blocks'] = expected
-        s0 = ring_stats(c)
+        cols = cl.stats_columns(c)
+        s0 = ring_stats(c, cols)
         cpu0 = cpu_totals()
         b0, w0 = proc_snapshot(bpid), proc_snapshot(wpid)
         t0 = time.perf_counter()
@@ -649,7 +816,7 @@ def run_case(cl, ds, case, workload, rnd, setting):
         t1 = time.perf_counter()
         b1, w1 = proc_snapshot(bpid), proc_snapshot(wpid)
         cpu1 = cpu_totals()
-        s1 = ring_stats(c)
+        s1 = ring_stats(c, cols)
         secs = t1 - t0
         ret = int(rows[0][0]) if rows and rows[0][0] is not None else None
         res['returned'] = ret
@@ -726,11 +893,15 @@ def run_case(cl, ds, case, workload, rnd, setting):
             warn('%s %s round %d: io_method=sync but the ring served %d requests'
                  % (workload, case.name, rnd, res['ring_requests']))
         if case.kind == 'uring' and case.mode == 'buffer':
+            # whole relations: every block read once; lists: the current build
+            # also reads small gaps between listed blocks ahead (filler blocks,
+            # page cache only), so at least the listed ones
             got = res['ring_blocks_read'] + res['sync_blocks_read']
-            if got != expected:
-                warn('%s %s round %d: pg_uring_stats blocks_read rose by %d (ring %d + sync %d), expected %d'
+            res['filler_blocks_read'] = got - expected
+            if got < expected or (got != expected and not is_scat(workload)):
+                warn('%s %s round %d: pg_uring_stats blocks_read rose by %d (ring %d + sync %d), expected %s%d'
                      % (workload, case.name, rnd, got, res['ring_blocks_read'], res['sync_blocks_read'],
-                        expected))
+                        '>= ' if is_scat(workload) else '', expected))
         if res['ring_errors'] or res['ring_short_ios'] or res['ring_fallback_ios']:
             warn('%s %s round %d: ring errors %d, short I/Os %d, fallback I/Os %d'
                  % (workload, case.name, rnd, res['ring_errors'], res['ring_short_ios'],
@@ -749,7 +920,7 @@ def run_case(cl, ds, case, workload, rnd, setting):
             warn('%s %s round %d: %s mode left %d blocks in shared buffers' % (workload, case.name, rnd,
                                                                                 case.mode, inbuf))
         if case.mode == 'read':
-            frac = block_residency(ds, workload, ds.blocks if workload == 'scattered' else None)
+            frac = block_residency(cl, ds, workload, ds.blocks.get(workload))
             res['os_resident_pct'] = round(100 * frac, 2)
             if frac < 0.99:
                 warn('%s %s round %d: only %.1f%% of the blocks are in the OS cache after read mode'
@@ -760,24 +931,24 @@ def run_case(cl, ds, case, workload, rnd, setting):
     finally:
         c.close()
     if res.get('seconds'):
-        log('r%d %-9s %-24s %7.1f MB/s %9.0f pages/s  %.4f sys/page  %5.2f cpu-s/GB  %s'
-            % (rnd, workload, case.name, res['mb_s'], res['pages_s'], res['syscalls_per_page'],
-               res['cpu_s_per_gb'], 'ok' if res['ok'] else 'WRONG'))
+        log('r%d %-6s %-3s %-22s %7.1f MB/s %9.0f pages/s  %.4f sys/page  %5.2f cpu-s/GB  %s'
+            % (rnd, workload, 'hp' if setting['huge'] == 'on' else '', case.name, res['mb_s'], res['pages_s'],
+               res['syscalls_per_page'], res['cpu_s_per_gb'], 'ok' if res['ok'] else 'WRONG'))
     return res
 
 
-def run_pg_checksums(cl, ds, rnd, setting):
+def run_pg_checksums(cl, clusters, ds, rnd, setting):
     """offline reference for verify: pg_checksums --check on the table's files"""
     res = {'round': rnd, 'workload': 'seq', 'case': 'pg_checksums (offline)', 'family': 'pg_checksums',
-           'mode': 'verify', 'ra_kb': setting['ra_kb'], 'huge_pages': setting['huge'],
+           'cluster': cl.name, 'mode': 'verify', 'ra_kb': setting['ra_kb'], 'huge_pages': HUGE_ANY,
            'expected_blocks': ds.nblocks, 'ok': False, 'error': ''}
-    cl.stop()
-    drop_os_cache(ds)
+    for o in clusters:
+        o.stop()
+    drop_os_cache(ds, cl)
     t0 = time.perf_counter()
-    r = run(AS_PG + [os.path.join(BINDIR, 'pg_checksums'), '--check', '-D', PGDATA,
+    r = run(AS_PG + [os.path.join(cl.bindir, 'pg_checksums'), '--check', '-D', cl.pgdata,
                      '--filenode', str(ds.table_filenode)], capture=True, check=False)
     secs = time.perf_counter() - t0
-    cl.start()
     m = re.search(r'Blocks scanned:\s+(\d+)', r.stdout)
     scanned = int(m.group(1)) if m else None
     res.update(seconds=secs, returned=scanned, pages=scanned or ds.nblocks)
@@ -788,28 +959,32 @@ def run_pg_checksums(cl, ds, rnd, setting):
         res['error'] = r.stdout.strip()[-300:]
     else:
         res['ok'] = True
-    log('r%d seq       pg_checksums (offline)   %7.1f MB/s (%s blocks, all forks)' % (rnd, res['mb_s'], scanned))
+    log('r%d seq        pg_checksums (offline)   %7.1f MB/s (%s blocks, all forks)' % (rnd, res['mb_s'], scanned))
     return res
 
 
 # --------------------------------------------------------------------- fio --
 FIO_TESTS = [
-    # name, rw, bs, iodepth, direct, workload it bounds
+    # name, rw, bs, iodepth, direct, workload it bounds ('scat': every scatN)
     ('fio seq 128k dio qd32', 'read', '128k', 32, 1, 'seq'),
     ('fio seq 128k buffered qd32', 'read', '128k', 32, 0, 'seq'),
-    ('fio rand 8k dio qd32', 'randread', '8k', 32, 1, 'scattered'),
-    ('fio rand 8k dio qd128', 'randread', '8k', 128, 1, 'scattered'),
+    ('fio rand 8k dio qd32', 'randread', '8k', 32, 1, 'scat'),
+    ('fio rand 8k dio qd128', 'randread', '8k', 128, 1, 'scat'),
 ]
 
 
-def run_fio(ds, rnd, setting):
+def run_fio(cl, clusters, ds, rnd, setting):
+    """fio on cl's table segments with no server running (huge pages do not
+    matter to it: one run per round)"""
     out = []
-    files = ds.segments['seq']
+    files = ds.segments(cl, 'seq')
     if any(':' in f for f in files):
         warn('fio: segment path contains ":"; skipped')
         return out
+    for o in clusters:
+        o.stop()
     for name, rw, bs, qd, direct, wl in FIO_TESTS:
-        drop_os_cache(ds)
+        drop_os_cache(ds, cl)
         cmd = ['fio', '--name=limit', '--ioengine=io_uring', '--readonly', '--rw=' + rw, '--bs=' + bs,
                '--iodepth=%d' % qd, '--direct=%d' % direct, '--filename=' + ':'.join(files),
                '--file_service_type=sequential' if rw == 'read' else '--file_service_type=random',
@@ -818,7 +993,7 @@ def run_fio(ds, rnd, setting):
             cmd += ['--time_based', '--randrepeat=0']
         r = run(cmd, capture=False, check=False, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         res = {'round': rnd, 'workload': wl, 'case': name, 'family': 'fio', 'mode': 'fio',
-               'ra_kb': setting['ra_kb'], 'huge_pages': setting['huge'], 'ok': False, 'error': ''}
+               'ra_kb': setting['ra_kb'], 'huge_pages': HUGE_ANY, 'ok': False, 'error': ''}
         try:
             j = json.loads(r.stdout[r.stdout.index('{'):])
             job = j['jobs'][0]
@@ -829,7 +1004,7 @@ def run_fio(ds, rnd, setting):
                 cpu_s=(job['usr_cpu'] + job['sys_cpu']) / 100.0 * secs,
                 fio_sys_cpu_pct=job['sys_cpu'], ok=True)
             res['cpu_s_per_gb'] = res['cpu_s'] / (rd['io_bytes'] / 2**30) if rd['io_bytes'] else None
-            log('r%d %-9s %-24s %7.1f MB/s %9.0f IOPS  sys CPU %.0f%%'
+            log('r%d %-6s     %-22s %7.1f MB/s %9.0f IOPS  sys CPU %.0f%%'
                 % (rnd, wl, name, res['mb_s'], rd['iops'], job['sys_cpu']))
         except (ValueError, KeyError, IndexError) as e:
             res['error'] = 'fio failed: %s %s' % (e, (r.stderr or '')[-300:])
@@ -852,6 +1027,10 @@ def fmt(x, nd=1):
     return str(x)
 
 
+def fmt_x(x):
+    return '–' if x is None else '%.2f×' % x
+
+
 def summarize(results):
     groups = {}
     order = []
@@ -868,6 +1047,7 @@ def summarize(results):
         rs = groups[k]
         r0 = rs[0]
         s = {'ra_kb': k[0], 'huge_pages': k[1], 'workload': k[2], 'case': k[3], 'family': r0['family'],
+             'cluster': r0.get('cluster', 'main'),
              'mode': r0['mode'], 'direct_io': r0.get('direct_io'), 'queue_depth': r0.get('queue_depth'),
              'combine_limit': r0.get('combine_limit'), 'runs': len(rs),
              'all_ok': all(x['ok'] for x in rs),
@@ -884,26 +1064,51 @@ def summarize(results):
         summ.append(s)
     # ratios
     idx = {(s['ra_kb'], s['huge_pages'], s['workload'], s['case']): s for s in summ}
+    claims = {(s['ra_kb'], s['huge_pages'], s['workload']): s for s in summ if s['family'] == 'claims'}
     for s in summ:
         base = None
-        if s['family'] not in ('fio',):
+        if s['mode'] in ('buffer', 'read', 'verify') and s['family'] != 'pg_checksums':
+            # verify reads like read mode; flush has no pg_prewarm counterpart
             bname = 'pg_prewarm/buffer' if s['mode'] == 'buffer' else 'pg_prewarm/read'
             b = idx.get((s['ra_kb'], s['huge_pages'], s['workload'], bname))
             base = b['mb_s'] if b else None
         s['x_pg_prewarm'] = s['mb_s'] / base if base else None
-        if s['workload'] == 'scattered':
-            lims = [idx.get((s['ra_kb'], s['huge_pages'], 'scattered', n)) for n in
+        cb = claims.get((s['ra_kb'], s['huge_pages'], s['workload'])) if s['mode'] == 'buffer' else None
+        s['x_claims'] = s['mb_s'] / cb['mb_s'] if cb and s['family'] != 'fio' else None
+        if is_scat(s['workload']) or s['workload'] == 'scat':
+            lims = [idx.get((s['ra_kb'], HUGE_ANY, 'scat', n)) for n in
                     ('fio rand 8k dio qd32', 'fio rand 8k dio qd128')]
             lims = [x['mb_s'] for x in lims if x]
             lim = max(lims) if lims else None
         else:
-            lim = idx.get((s['ra_kb'], s['huge_pages'], 'seq', 'fio seq 128k dio qd32'))
+            lim = idx.get((s['ra_kb'], HUGE_ANY, 'seq', 'fio seq 128k dio qd32'))
             lim = lim['mb_s'] if lim else None
         s['x_fio'] = s['mb_s'] / lim if lim else None
     return summ
 
 
+def cells_of(summ):
+    """(read-ahead, huge pages) cells in the order measured"""
+    out = []
+    for s in summ:
+        k = (s['ra_kb'], s['huge_pages'])
+        if s['huge_pages'] != HUGE_ANY and k not in out:
+            out.append(k)
+    return out
+
+
+def cell_title(ra, hp):
+    return 'read-ahead %s kB, %s' % (ra, 'huge pages (2 MB)' if hp == 'on' else '4 kB pages')
+
+
+def sort_rows(rows):
+    # stable: workload order, then the order measured (cases alternate as built)
+    return sorted(rows, key=lambda s: wl_order(s['workload']))
+
+
 def markdown(summ, meta):
+    lists = meta.get('lists') or {}
+    base = meta.get('baseline')
     lines = ['# pg_uring cold-cache benchmark', '',
              '%s. Machine: %s, %d CPUs, %.1f GiB RAM, kernel %s; data on %s (%s, rotational=%s). '
              'PostgreSQL %s, data checksums on, shared_buffers %s MB, huge_pages %s.'
@@ -911,41 +1116,60 @@ def markdown(summ, meta):
                 meta['fs'], meta['rotational'], meta['pg_version'], meta['shared_buffers_mb'],
                 meta['huge_pages']),
              '',
-             'Dataset: table %d blocks (%.0f MB), primary-key index %d blocks (%.0f MB), scattered list %d '
-             'random distinct blocks of the table (passed sorted; pg_prewarm baseline = one '
-             '`pg_prewarm(rel, mode, \'main\', b, b)` per block in one statement). Cold = %s, then sync, %s'
-             '`posix_fadvise(DONTNEED)` on every segment. %d round(s), cases alternating A B C … '
-             'Read-ahead of %s: %s kB%s.'
+             'Dataset: table %d blocks (%.0f MB), primary-key index %d blocks (%.0f MB)%s. Lists are random '
+             'distinct blocks of the table, passed sorted: pg_uring = one `pg_uring_prewarm_blocks` call, '
+             'pg_prewarm = one `pg_prewarm(rel, mode, \'main\', b, b)` per block in one statement. '
+             'Cold = %s, then sync, %s`posix_fadvise(DONTNEED)` on every segment of that cluster. '
+             '%d round(s), cases alternating A B C …; default read-ahead of %s: %s kB%s.'
              % (meta['nblocks'], meta['nblocks'] * BLCKSZ / MB, meta['index_nblocks'],
-                meta['index_nblocks'] * BLCKSZ / MB, meta['scattered_blocks'], meta['cold'],
-                'drop_caches, ' if IS_ROOT else '', meta['rounds'], meta['device'], meta['ra_kb'],
-                ' (extra round(s) at 128 kB)' if meta.get('ra128_rounds') else ''),
-             '',
-             'MB/s = 10^6 bytes/s of 8 kB pages; median [min–max] over rounds. syscalls/page = backend '
-             '(`/proc/PID/io` syscr+syscw) + ring worker (same) + `io_uring_enter` calls (pg_uring_stats '
-             'enter_calls), per page. CPU s/GB = user+system CPU of backend + worker (all its threads) '
-             'per GiB. ×pg_prewarm: against `pg_prewarm` of the same mode and workload; ×fio: against '
-             'fio 128k O_DIRECT qd32 (seq, index) or the best of 8k random O_DIRECT qd32/qd128 '
-             '(scattered), same files.', '']
-    hdr = ('| RA kB | workload | case | MB/s median [min–max] | pages/s | syscalls/page (be+wk+enter) '
-           '| CPU s/GB | ×pg_prewarm | ×fio | host busy % | runs | counts |')
-    lines += [hdr, '|' + '---|' * 12]
-    for s in summ:
-        if s['family'] == 'fio':
-            sp = '–'
-        else:
+                meta['index_nblocks'] * BLCKSZ / MB,
+                ''.join('; %s = %d blocks (%s%%)' % (w, n, fmt(scat_pct(w), 0)) for w, n in
+                        sorted(lists.items(), key=lambda x: wl_order(x[0]))),
+                meta['cold'], 'drop_caches, ' if meta.get('root', IS_ROOT) else '', meta['rounds'],
+                meta['device'], meta['ra_kb'],
+                ' (plus %d round(s) at 128 kB)' % meta['ra128_rounds'] if meta.get('ra128_rounds') else ''),
+             '']
+    if base:
+        lines += ['Baseline "claims" = the previous release (%s: buffer mode claims buffers and the ring '
+                  'reads straight into them), built against a private copy of the same PostgreSQL, run on '
+                  'a copy of the data directory (own port, extension recreated) with its defaults '
+                  '(queue_depth %s, combine_limit %s, io_method io_uring), alternating with the other '
+                  'cases; only one cluster runs at a time.'
+                  % (base.get('rev') or '?', base.get('queue_depth'), base.get('combine_limit')), '']
+    lines += ['MB/s = 10^6 bytes/s of 8 kB pages; median [min–max] over rounds. ×pg_prewarm: against '
+              '`pg_prewarm` of the same mode, workload and cell; ×claims: against the baseline. '
+              'syscalls/page = backend (`/proc/PID/io` syscr+syscw) + ring worker (same) + '
+              '`io_uring_enter` calls (pg_uring_stats enter_calls), per page. CPU s/GB = user+system '
+              'CPU of backend + worker (all its threads) per GiB. ×fio: against fio 128k O_DIRECT qd32 '
+              '(seq, index, verify) or the best of 8k random O_DIRECT qd32/qd128 (lists), same files.', '']
+    hdr = ('| workload | case | MB/s median [min–max] | ×pg_prewarm | ×claims | syscalls/page (be+wk+enter) '
+           '| CPU s/GB | ×fio | host busy % | runs | counts |')
+    for ra, hp in cells_of(summ):
+        rows = sort_rows([s for s in summ if s['ra_kb'] == ra and s['huge_pages'] == hp])
+        lines += ['## %s' % cell_title(ra, hp), '', hdr, '|' + '---|' * 11]
+        for s in rows:
             sp = '%s (%s+%s+%s)' % (fmt(s['syscalls_per_page'], 4), fmt(s['backend_syscalls_per_page'], 3),
                                     fmt(s['worker_syscalls_per_page'], 3), fmt(s['enter_per_page'], 4))
-        lines.append('| %s | %s | %s | %s [%s–%s] | %s | %s | %s | %s | %s | %s | %d | %s |' % (
-            s['ra_kb'], s['workload'], s['case'] + (' (hp)' if s['huge_pages'] == 'on' else ''),
-            fmt(s['mb_s']), fmt(s['mb_s_min'], 0), fmt(s['mb_s_max'], 0), fmt(s['pages_s'], 0), sp,
-            fmt(s['cpu_s_per_gb'], 2), fmt(s['x_pg_prewarm'], 2), fmt(s['x_fio'], 2),
-            fmt(s.get('machine_busy_pct'), 0), s['runs'],
-            ('ok (%s)' % s['blocks'] if s['blocks'] is not None else 'ok') if s['all_ok'] else '**WRONG**'))
-    lines.append('')
+            lines.append('| %s | %s | %s [%s–%s] | %s | %s | %s | %s | %s | %s | %d | %s |' % (
+                s['workload'], ('**%s**' % s['case']) if s['case'] == DEFAULT_RING else s['case'],
+                fmt(s['mb_s']), fmt(s['mb_s_min'], 0), fmt(s['mb_s_max'], 0),
+                fmt_x(s['x_pg_prewarm']), fmt_x(s['x_claims']), sp, fmt(s['cpu_s_per_gb'], 2),
+                fmt(s['x_fio'], 2), fmt(s.get('machine_busy_pct'), 0), s['runs'],
+                ('ok (%s)' % s['blocks'] if s['blocks'] is not None else 'ok') if s['all_ok'] else '**WRONG**'))
+        lines.append('')
+    off = [s for s in summ if s['huge_pages'] == HUGE_ANY]
+    if off:
+        lines += ['## Limits and offline references (no server running)', '',
+                  '| RA kB | test | MB/s median [min–max] | CPU s/GB | runs | ok |', '|---|---|---|---|---|---|']
+        for s in off:
+            lines.append('| %s | %s | %s [%s–%s] | %s | %d | %s |' % (
+                s['ra_kb'], s['case'], fmt(s['mb_s']), fmt(s['mb_s_min'], 0), fmt(s['mb_s_max'], 0),
+                fmt(s['cpu_s_per_gb'], 2), s['runs'], 'ok' if s['all_ok'] else '**WRONG**'))
+        lines.append('')
     lines += ['host busy % = share of all CPUs busy (any process) during the timed call: '
-              'other load on the machine makes numbers noisy.', '']
-    lines += targets(summ)
+              'other load on the machine makes numbers noisy. CPU seconds come from 10 ms ticks: '
+              'on small tables they are coarse.', '']
+    lines += targets(summ, meta)
     if failures:
         lines += ['## FAILURES', ''] + ['- ' + f for f in failures] + ['']
     if warnings:
@@ -954,51 +1178,69 @@ def markdown(summ, meta):
     return '\n'.join(lines)
 
 
-def targets(summ):
-    """issue 3's targets, measured (informational: the script does not fail on them)"""
-    out = ['## Targets (issue 3), best ring configuration per line', '',
-           '| RA kB | huge pages | target | measured | met |', '|---|---|---|---|---|']
-    keys = []
-    for s in summ:
-        if (s['ra_kb'], s['huge_pages']) not in keys:
-            keys.append((s['ra_kb'], s['huge_pages']))
-    for ra, hp in keys:
-        g = [s for s in summ if s['ra_kb'] == ra and s['huge_pages'] == hp]
+def target_ratios(summ):
+    """{(ra, huge, workload): (ring default / pg_prewarm buffer, ring s, pg_prewarm s)}"""
+    idx = {(s['ra_kb'], s['huge_pages'], s['workload'], s['case']): s for s in summ}
+    out = {}
+    for ra, hp in cells_of(summ):
+        for w in sorted({s['workload'] for s in summ}, key=wl_order):
+            r, p = idx.get((ra, hp, w, DEFAULT_RING)), idx.get((ra, hp, w, 'pg_prewarm/buffer'))
+            if r and p and p['mb_s']:
+                out[(ra, hp, w)] = (r['mb_s'] / p['mb_s'], r, p)
+    return out
 
-        def get(w, name):
-            return next((s for s in g if s['workload'] == w and s['case'] == name), None)
 
-        def best(w, fams, mode):
-            c = [s for s in g if s['workload'] == w and s['family'] in fams and s['mode'] == mode]
-            return max(c, key=lambda s: s['mb_s']) if c else None
+def targets(summ, meta):
+    """issue 8's targets, with the defaults (informational: the script does not fail on them)"""
+    ratios = target_ratios(summ)
+    cells = cells_of(summ)
+    hpname = {'on': 'huge', 'off': '4 kB'}
+    out = ['## Targets (issue 8), pg_uring defaults (%s) vs pg_prewarm/buffer' % DEFAULT_RING, '',
+           '| target | measured | result |', '|---|---|---|']
 
-        def row(target, text, ok):
-            out.append('| %s | %s | %s | %s | %s |' % (ra, hp, target, text, '–' if ok is None else
-                                                          ('yes' if ok else '**no**')))
-        for w, want in (('seq', 1.6), ('scattered', 4.0)):
-            b, p = best(w, ('ring', 'ring+dio'), 'buffer'), get(w, 'pg_prewarm/buffer')
-            if b and p:
-                x = b['mb_s'] / p['mb_s']
-                row('%s buffer ≥ %.1f× pg_prewarm' % (w, want),
-                    '%.2f× (%s %.0f vs %.0f MB/s)' % (x, b['case'], b['mb_s'], p['mb_s']), x >= want)
-        b, p = best('seq', ('ring',), 'read'), get('seq', 'pg_prewarm/read')
-        if b and p:
-            x = b['mb_s'] / p['mb_s']
-            row('seq read ≥ 0.9× pg_prewarm read', '%.2f× (%s)' % (x, b['case']), x >= 0.9)
-        b, f = best('seq', ('verify-ring+dio',), 'verify'), get('seq', 'fio seq 128k dio qd32')
-        if b and f:
-            x = b['mb_s'] / f['mb_s']
-            row('verify O_DIRECT ≥ 0.7 L', '%.2f L (%.0f vs %.0f MB/s)' % (x, b['mb_s'], f['mb_s']), x >= 0.7)
-        for w in ('seq', 'scattered'):
-            b, sy = best(w, ('ring', 'ring+dio'), 'buffer'), get(w, 'sync/buffer')
-            if b and b.get('syscalls_per_page') is not None:
-                row('%s ≤ 0.03 syscalls/page' % w, '%.4f (%s)' % (b['syscalls_per_page'], b['case']),
-                    b['syscalls_per_page'] <= 0.03)
-            if b and sy and b.get('cpu_s_per_gb') is not None and sy.get('cpu_s_per_gb') is not None:
-                row('%s CPU s/GB ≤ sync' % w, '%.2f vs %.2f (%s)' % (b['cpu_s_per_gb'], sy['cpu_s_per_gb'],
-                                                                    b['case']),
-                    b['cpu_s_per_gb'] <= sy['cpu_s_per_gb'])
-    out += ['', 'CPU seconds come from 10 ms ticks: on small tables they are coarse.', '']
+    def where(k):
+        return '%s, RA %s kB, %s' % (k[2], k[0], hpname.get(k[1], k[1]))
+
+    def row(text, keys, want, detail=True):
+        keys = [k for k in keys if k in ratios]
+        if not keys:
+            out.append('| %s | not measured | – |' % text)
+            return
+        worst = min(keys, key=lambda k: ratios[k][0])
+        x = ratios[worst][0]
+        below = [k for k in keys if ratios[k][0] < want]
+        if detail and len(keys) > 1:
+            more = '; per cell: ' + ', '.join('%s (RA %s kB, %s)' % (fmt_x(ratios[k][0]), k[0], hpname.get(k[1], k[1]))
+                                             for k in keys)
+        else:
+            more = '; %d of %d cells below %.2f×' % (len(below), len(keys), want)
+        out.append('| %s | %s (worst: %s)%s | %s |' % (
+            text, fmt_x(x), where(worst), more, '**PASS**' if x >= want else '**MISS**'))
+
+    tw = [w for w in sorted({k[2] for k in ratios}, key=wl_order) if w == 'seq' or is_scat(w)]
+    row('never slower than pg_prewarm beyond 5%% noise (≥ %.2f×) in any cell (%s × read-ahead × page size)'
+        % (NOISE, ', '.join(tw) or 'seq, lists'),
+        [(ra, hp, w) for ra, hp in cells for w in tw], NOISE, detail=False)
+    row('≥ 1.5× on seq at 128 kB read-ahead', [(ra, hp, 'seq') for ra, hp in cells if ra == 128], 1.5)
+    row('≥ 4× on scat10 (10% scattered)', [(ra, hp, 'scat10') for ra, hp in cells], 4.0)
+    row('≥ 2.5× on scat40 (40% scattered)', [(ra, hp, 'scat40') for ra, hp in cells], 2.5)
+    out.append('')
+    # the ratio matrix behind them (and against the baseline)
+    wls = sorted({k[2] for k in ratios}, key=wl_order)
+    if ratios:
+        out += ['%s × pg_prewarm/buffer (× claims) per cell:' % DEFAULT_RING, '',
+                '| workload | ' + ' | '.join('RA %s kB, %s' % (ra, hpname.get(hp, hp)) for ra, hp in cells) + ' |',
+                '|---|' + '---|' * len(cells)]
+        for w in wls:
+            vals = []
+            for ra, hp in cells:
+                t = ratios.get((ra, hp, w))
+                xc = t[1].get('x_claims') if t else None
+                vals.append('–' if not t else fmt_x(t[0]) + (' (%s)' % fmt_x(xc) if xc else ''))
+            out.append('| %s | %s |' % (w, ' | '.join(vals)))
+        out.append('')
+    if not any(ra == 128 for ra, _ in cells):
+        out += ['No 128 kB read-ahead round ran (needs root and BENCH_RA128=1).', '']
     return out
 
 
@@ -1010,76 +1252,56 @@ def plot(summ, meta, png):
     os.makedirs(d, exist_ok=True)
     ra = meta['ra_kb']
     hp = meta['plot_huge']
-    base = [s for s in summ if s['ra_kb'] == ra and s['huge_pages'] == hp]
-    wls = [w for w in ('seq', 'index', 'scattered') if any(s['workload'] == w for s in base)]
-    # panel 1: one row per case (plus fio), columns per workload: median min max
-    cases = []
+    base = [s for s in summ if s['ra_kb'] == ra and s['huge_pages'] == hp and s['mode'] == 'buffer']
+    wls = sorted({s['workload'] for s in base}, key=wl_order)
+    methods = []
     for s in base:
-        if s['case'] not in cases:
-            cases.append(s['case'])
+        if s['case'] not in methods:
+            methods.append(s['case'])
+    if not wls or not methods:
+        warn('nothing to plot')
+        return
+    # panel 1: MB/s, one cluster per workload, one bar per method (median, min, max)
     with open(os.path.join(d, 'bars.dat'), 'w') as f:
-        f.write('# case ' + ' '.join('%s %s_min %s_max' % (w, w, w) for w in wls) + '\n')
-        for cname in cases:
-            row = ['"%s"' % cname]
-            for w in wls:
-                s = next((x for x in base if x['case'] == cname and x['workload'] == w), None)
+        f.write('# workload ' + ' '.join('"%s" min max' % m for m in methods) + '\n')
+        for w in wls:
+            row = ['"%s"' % w]
+            for m in methods:
+                s = next((x for x in base if x['case'] == m and x['workload'] == w), None)
                 row += (['%.2f' % s['mb_s'], '%.2f' % s['mb_s_min'], '%.2f' % s['mb_s_max']] if s
                         else ['NaN', 'NaN', 'NaN'])
             f.write(' '.join(row) + '\n')
-    # panel 2: MB/s vs queue depth, one line per (direct, combine, workload)
-    series = []
-    with open(os.path.join(d, 'qd.dat'), 'w') as f:
-        for w in ('seq', 'scattered', 'index'):
-            for fam in ('ring', 'ring+dio'):
-                for comb in COMBINES:
-                    pts = sorted((int(s['queue_depth']), s['mb_s']) for s in base
-                                 if s['workload'] == w and s['family'] == fam and s['mode'] == 'buffer'
-                                 and s['combine_limit'] == comb and s['queue_depth'])
-                    if not pts:
-                        continue
-                    f.write('# %s %s c%d\n' % (w, fam, comb))
-                    for q, v in pts:
-                        f.write('%d %.2f\n' % (q, v))
-                    f.write('\n\n')
-                    series.append('%s %s c%d' % (w, fam, comb))
-    refs = []
-    for w in ('seq', 'scattered', 'index'):
-        for cname in ('pg_prewarm/buffer', 'sync/buffer'):
-            s = next((x for x in base if x['case'] == cname and x['workload'] == w), None)
-            if s:
-                refs.append((w, cname, s['mb_s']))
-    qmin, qmax = (min(QDS), max(QDS)) if QDS else (1, 64)
-    gp = ['set terminal pngcairo size 1600,1300 font "DejaVu Sans,10"' if _has_cairo()
-          else 'set terminal png size 1600,1300',
+    # panel 2: the default ring's ratio to pg_prewarm, per workload and cell
+    ratios = target_ratios(summ)
+    cells = cells_of(summ)
+    with open(os.path.join(d, 'ratios.dat'), 'w') as f:
+        f.write('# workload ' + ' '.join('"RA %s %s"' % c for c in cells) + '\n')
+        for w in sorted({k[2] for k in ratios}, key=wl_order):
+            f.write('"%s" %s\n' % (w, ' '.join('%.3f' % ratios[(c[0], c[1], w)][0] if (c[0], c[1], w) in ratios
+                                               else 'NaN' for c in cells)))
+    gp = ['set terminal pngcairo size 1600,1200 font "DejaVu Sans,10"' if _has_cairo()
+          else 'set terminal png size 1600,1200',
           'set output "%s"' % png, 'set termoption noenhanced',
-          'set multiplot layout 2,1 title "pg_uring cold-cache prewarm, %d-block table, read-ahead %s kB%s (median, min-max bars)"'
-          % (meta['nblocks'], ra, ', huge pages' if hp == 'on' else ''),
+          'set multiplot layout 2,1 title "pg_uring cold-cache prewarm (buffer mode), %d-block table"'
+          % meta['nblocks'],
           'set style data histograms', 'set style histogram errorbars gap 2 lw 1',
           'set style fill solid 0.7 border -1', 'set boxwidth 0.9',
-          'set ylabel "MB/s"', 'set grid ytics', 'set key top left',
-          'set xtics rotate by -35 scale 0 font ",9"', 'set yrange [0:*]',
-          'set title "Throughput per method and workload"', 'set rmargin 12']
+          'set ylabel "MB/s"', 'set grid ytics', 'set key top right', 'set yrange [0:*]',
+          'set title "MB/s per method and workload, %s (median, min-max bars)"' % cell_title(ra, hp)]
     parts = []
-    for i, w in enumerate(wls):
+    for i, m in enumerate(methods):
         col = 2 + 3 * i
         parts.append('"%s/bars.dat" using %d:%d:%d%s title "%s"' % (
-            d, col, col + 1, col + 2, ':xtic(1)' if i == 0 else '', w))
+            d, col, col + 1, col + 2, ':xtic(1)' if i == 0 else '', m))
     gp.append('plot ' + ', '.join(parts))
-    gp += ['unset xtics', 'set xtics nomirror', 'unset rmargin', 'set logscale x 2', 'set xrange [%g:%g]' % (qmin / 1.2, qmax * 1.2),
-           'set xlabel "pg_uring.queue_depth (requests in flight)"', 'set key outside right top',
-           'set title "Ring throughput vs queue depth (buffer mode); dashed: pg_prewarm / sync at the same workload"',
-           'set style data linespoints']
-    parts = []
-    colors = {'seq': 1, 'scattered': 2, 'index': 3}
-    for i, name in enumerate(series):
-        w = name.split()[0]
-        dt = 1 if '+dio' not in name else 4
-        parts.append('"%s/qd.dat" index %d using 1:2 with linespoints lw 2 lc %d dt %d pt %d title "%s"'
-                     % (d, i, colors[w], dt, 5 + 2 * ('c32' in name), name))
-    for w, cname, v in refs:
-        parts.append('%f with lines lc %d dt %d lw 1 title "%s %s"' % (v, colors[w], 2 if 'prewarm' in cname else 3,
-                                                                       w, cname))
-    if parts:
+    if ratios:
+        gp += ['set style histogram clustered gap 2', 'set ylabel "x pg_prewarm/buffer"',
+               'set title "%s / pg_prewarm/buffer per cell (targets: >= 0.95 everywhere, seq at 128 kB >= 1.5, '
+               'scat10 >= 4, scat40 >= 2.5)"' % DEFAULT_RING]
+        parts = ['"%s/ratios.dat" using %d%s title "RA %s kB, %s"' % (
+            d, 2 + i, ':xtic(1)' if i == 0 else '', c[0], 'huge pages' if c[1] == 'on' else '4 kB pages')
+            for i, c in enumerate(cells)]
+        parts.append('1 with lines lc rgb "black" dt 2 notitle')
         gp.append('plot ' + ', '.join(parts))
     gp.append('unset multiplot')
     with open(os.path.join(d, 'plot.gp'), 'w') as f:
@@ -1102,24 +1324,34 @@ def machine_meta(ds, cl, dev, ra_kb):
     except OSError:
         pass
     mem = int(re.search(r'MemTotal:\s+(\d+)', read_file('/proc/meminfo')).group(1)) / 2**20
-    fs = run(['df', '--output=fstype', PGDATA], capture=True, check=False).stdout.split()[-1]
+    fs = run(['df', '--output=fstype', cl.pgdata], capture=True, check=False).stdout.split()[-1]
     rot = get_ra('/sys/block/%s/queue/rotational' % dev)
-    pgv = run([os.path.join(BINDIR, 'postgres'), '--version'], capture=True, check=False).stdout.strip()
+    pgv = run([os.path.join(cl.bindir, 'postgres'), '--version'], capture=True, check=False).stdout.strip()
     return {'date': datetime.datetime.now().strftime('%Y-%m-%d %H:%M'), 'cpu': cpu, 'ncpu': os.cpu_count(),
             'mem_gib': mem, 'kernel': platform.release(), 'device': dev, 'fs': fs, 'rotational': rot,
             'pg_version': (re.findall(r'\d+\.\d+', pgv) or ['?'])[0], 'shared_buffers_mb': cl.shared_buffers_mb,
-            'nblocks': ds.nblocks, 'index_nblocks': ds.index_nblocks, 'scattered_blocks': len(ds.blocks),
+            'nblocks': ds.nblocks, 'index_nblocks': ds.index_nblocks,
+            'lists': {w: len(b) for w, b in ds.blocks.items()},
             'ra_kb': ra_kb, 'rounds': ROUNDS, 'quick': QUICK, 'root': IS_ROOT, 'size_mb': SIZE_MB,
             'queue_size': QUEUE_SIZE, 'ring_entries': RING_ENTRIES, 'load_s': ds.load_seconds}
 
 
 # ------------------------------------------------------------------ main --
 def main():
+    global WORKLOADS
     t_start = time.time()
     os.makedirs(OUT, exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    cl = Cluster()
+    WORKLOADS = check_workloads(WORKLOADS)
+    huge_modes = {'0': ['off'], '1': ['on'], 'both': ['off', 'on']}.get(HUGE)
+    if huge_modes is None:
+        raise BenchFailure('BENCH_HUGE must be 0, 1 or both')
+    if BASE_BINDIR and not os.path.exists(os.path.join(BASE_BINDIR, 'postgres')):
+        raise BenchFailure('BENCH_BASE_BINDIR %s has no postgres binary' % BASE_BINDIR)
+    cl = Cluster('main', BINDIR, PGDATA, PORT, SERVER_LOG)
+    clusters = [cl]
+    base, base_info = None, None
     dev, ra_path = None, None
     ra_orig = None
     hp_orig = None
@@ -1139,32 +1371,37 @@ def main():
         cl.shared_buffers_mb = int(env('BENCH_SHARED_BUFFERS_MB', str(need_mb + 1024)))
         cl.stop()
         cl.write_case_conf('off')
-        huge_modes = {'0': ['off'], '1': ['on'], 'both': ['off', 'on']}.get(HUGE)
-        if huge_modes is None:
-            raise BenchFailure('BENCH_HUGE must be 0, 1 or both')
+        if BASE_BINDIR:
+            base, base_info = setup_baseline(cl, ds)
+            clusters.append(base)
         if 'on' in huge_modes:
-            cl.hp_need = cl.huge_pages_needed()
             hp_orig = int(read_file('/proc/sys/vm/nr_hugepages'))
+            for x in clusters:
+                x.hp_need = x.huge_pages_needed()
             cl.ensure_huge_pages()
-            log('huge pages: %d of 2 MB needed for shared memory' % cl.hp_need)
+            log('huge pages: %s of 2 MB needed for shared memory'
+                % ', '.join('%d (%s)' % (x.hp_need, x.name) for x in clusters))
         cl.write_case_conf(huge_modes[0])
+        if base:
+            base.write_case_conf(huge_modes[0])
         cl.start()
-        cases = build_cases(ds.has_verify)
+        cases = build_cases(cl.has_verify, base_info)
         log('pg_uring_evict: %s; pg_uring_verify: %s; cold state by %s'
-            % ('yes' if ds.has_evict else 'no', 'yes' if ds.has_verify else 'no',
-               'pg_uring_evict' if COLD == 'evict' and ds.has_evict else 'server restart'))
-        if COLD == 'evict' and not ds.has_evict:
+            % ('yes' if cl.has_evict else 'no', 'yes' if cl.has_verify else 'no',
+               'pg_uring_evict' if COLD == 'evict' and cl.has_evict else 'server restart'))
+        if COLD == 'evict' and not cl.has_evict:
             warn('BENCH_COLD=evict but pg_uring_evict() does not exist; restarting instead')
         if FIO and not shutil.which('fio'):
             warn('fio not installed; no limit measured')
         # one-off sanity check (not timed): duplicates are counted once
         with cl.connect() as c:
-            dup = ds.blocks[:50] + ds.blocks[:50] + [ds.blocks[0]]
+            some = ds.blocks[next(iter(ds.blocks))] if ds.blocks else list(range(min(50, ds.nblocks)))
+            dup = some[:50] + some[:50] + [some[0]]
             got = int(c.scalar("SELECT pg_uring_prewarm_blocks('%s', '{%s}'::int8[])"
                                % (TABLE, ','.join(map(str, dup)))))
-            if got != min(50, len(ds.blocks)):
+            if got != min(50, len(some)):
                 fail('pg_uring_prewarm_blocks with duplicates returned %d, expected %d'
-                     % (got, min(50, len(ds.blocks))))
+                     % (got, min(50, len(some))))
 
         ra_rounds = 0
         if RA_ROUND and IS_ROOT and ra_path and ra_orig is not None and ra_orig != 128:
@@ -1172,10 +1409,11 @@ def main():
         elif RA_ROUND and not IS_ROOT:
             log('not root: no round at 128 kB read-ahead')
         plan = [(ra_orig, ROUNDS)] + ([(128, ra_rounds)] if ra_rounds else [])
-        ntotal = sum(n for _, n in plan) * (sum(len([w for w in c.workloads if w in WORKLOADS]) for c in cases)
-                                             * len(huge_modes))
-        log('%d cases x workloads x rounds = %d cold runs, plus fio' % (len(cases), ntotal))
-        if COLD == 'evict' and ds.has_evict:
+        per_round = sum(len([w for w in c.workloads if w in WORKLOADS]) for c in cases) * len(huge_modes)
+        ntotal = sum(n for _, n in plan) * per_round
+        log('%d cases (%s); %d cold runs per round, %d in all, plus fio and pg_checksums'
+            % (len(cases), ', '.join(c.name for c in cases), per_round, ntotal))
+        if COLD == 'evict' and cl.has_evict:
             # evicting keeps shared memory mapped: touch it all once first, so
             # that the first case does not pay every first-touch page fault
             with cl.connect() as c:
@@ -1191,18 +1429,21 @@ def main():
                 log('read-ahead of %s set to %d kB' % (dev, ra_kb))
             for _ in range(nrounds):
                 rnd_no += 1
+                t_round = time.time()
                 log('---- round %d (read-ahead %s kB) ----' % (rnd_no, ra_kb))
                 for w in WORKLOADS:
                     for case in cases:
                         if w not in case.workloads:
                             continue
                         for h in huge_modes:
-                            results.append(run_case(cl, ds, case, w, rnd_no, {'ra_kb': ra_kb, 'huge': h}))
-                if ds.has_verify and 'seq' in WORKLOADS:
-                    results.append(run_pg_checksums(cl, ds, rnd_no, {'ra_kb': ra_kb, 'huge': cl.huge}))
+                            x = base if case.cluster == 'base' else cl
+                            results.append(run_case(x, clusters, ds, case, w, rnd_no,
+                                                    {'ra_kb': ra_kb, 'huge': h}))
+                if cl.has_verify and 'seq' in WORKLOADS and (not CASE_FILTER or re.search(CASE_FILTER, 'pg_checksums')):
+                    results.append(run_pg_checksums(cl, clusters, ds, rnd_no, {'ra_kb': ra_kb}))
                 if FIO and shutil.which('fio'):
-                    for h in huge_modes:
-                        results += run_fio(ds, rnd_no, {'ra_kb': ra_kb, 'huge': h})
+                    results += run_fio(cl, clusters, ds, rnd_no, {'ra_kb': ra_kb})
+                log('round %d took %.0f s' % (rnd_no, time.time() - t_round))
             if ra_kb != ra_orig:
                 set_ra(ra_path, dev, ra_orig)
                 os.unlink(os.path.join(SCRATCH, 'ra_restore'))
@@ -1216,20 +1457,27 @@ def main():
                     fail('%s on %s never ran successfully' % (case.name, w))
 
         meta = machine_meta(ds, cl, dev, ra_orig)
-        meta.update(cold='server restart' if not (COLD == 'evict' and ds.has_evict) else 'pg_uring_evict()',
-                    huge_pages={'0': 'off', '1': 'on', 'both': 'off and on, alternating'}[HUGE], plot_huge=huge_modes[0], ra128_rounds=ra_rounds,
-                    elapsed_s=time.time() - t_start, has_evict=ds.has_evict, has_verify=ds.has_verify,
-                    queue_depths=QDS, combine_limits=COMBINES)
+        meta.update(cold='server restart' if not (COLD == 'evict' and cl.has_evict) else 'pg_uring_evict()',
+                    huge_pages={'0': 'off', '1': 'on', 'both': 'off and on, alternating'}[HUGE],
+                    plot_huge=huge_modes[0], ra128_rounds=ra_rounds,
+                    elapsed_s=time.time() - t_start, has_evict=cl.has_evict, has_verify=cl.has_verify,
+                    default_ring=DEFAULT_RING, ring_configs=ring_configs(), workloads=WORKLOADS,
+                    baseline=base_info)
     finally:
         if ra_path and os.path.exists(os.path.join(SCRATCH, 'ra_restore')):
             set_ra(ra_path, dev, ra_orig)
             os.unlink(os.path.join(SCRATCH, 'ra_restore'))
             log('read-ahead of %s restored to %s kB' % (dev, ra_orig))
-        cl.stop()
+        for x in clusters:
+            try:
+                x.stop()
+            except Exception as e:          # noqa: BLE001 -- keep restoring
+                log('stopping the %s cluster: %s' % (x.name, e))
         if hp_orig is not None and os.path.exists(os.path.join(SCRATCH, 'hugepages_restore')):
             with open('/proc/sys/vm/nr_hugepages', 'w') as f:
                 f.write('%d\n' % hp_orig)
             os.unlink(os.path.join(SCRATCH, 'hugepages_restore'))
+            log('vm.nr_hugepages restored to %d' % hp_orig)
 
     summ = summarize(results)
     meta['elapsed_s'] = time.time() - t_start
@@ -1262,13 +1510,13 @@ def main():
 
 def report_only(path):
     """re-make results.md and the plot from a results.json"""
-    global QDS, COMBINES
+    global DEFAULT_RING
     j = json.load(open(path))
     meta, runs = j['meta'], j['runs']
     failures.extend(j.get('failures', []))
     warnings.extend(j.get('warnings', []))
-    QDS = meta.get('queue_depths', QDS)
-    COMBINES = meta.get('combine_limits', COMBINES)
+    DEFAULT_RING = meta.get('default_ring', DEFAULT_RING)
+    os.makedirs(OUT, exist_ok=True)
     for r in runs:
         if r.get('family') not in ('fio', 'pg_checksums'):
             r['family'] = family_of(r['case'])

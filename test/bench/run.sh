@@ -2,62 +2,83 @@
 # test/bench/run.sh -- cold-cache page I/O benchmark (make bench / make bench-quick)
 #
 # Builds a throwaway cluster (initdb --data-checksums) in a scratch directory,
-# loads a pgbench_accounts-like table with its primary key plus a scattered
-# list of random blocks of the table, and then, for every case, makes the
-# relation cold (server restart, sync, drop_caches when root, and
-# posix_fadvise(DONTNEED) on each segment file) and times ONE call in a fresh
-# backend.  Cases alternate A B C A B C over the rounds:
+# loads a pgbench_accounts-like table (1 GB by default) with its primary key,
+# draws sorted random block lists of the table at 1%, 10% and 40% of its
+# blocks, and then, for every case, makes the relation cold (stop the other
+# cluster, restart this one, sync, drop_caches when root, and
+# posix_fadvise(DONTNEED) on each segment file of that cluster) and times ONE
+# call in a fresh backend.  Cases alternate A B C A B C over the rounds:
 #
-#   pg_prewarm/buffer, pg_prewarm/read           contrib pg_prewarm
-#   sync/buffer                                  pg_uring, io_method = sync
-#   ring/read                                    pg_uring, io_uring, read mode
-#   ring/buffer qdQ cC, ring+dio/buffer qdQ cC   pg_uring, io_uring, buffered and
-#                                                O_DIRECT, per queue_depth Q and
-#                                                combine_limit C
-#   verify-*, pg_checksums                       only when pg_uring_verify exists
+#   pg_prewarm/buffer, pg_prewarm/read   contrib pg_prewarm
+#   sync/buffer                          pg_uring, io_method = sync
+#   ring/buffer qd16 c16                 pg_uring, io_uring, the defaults
+#   ring/buffer qd64 c32                 (BENCH_RING_ALT; BENCH_QDS x
+#                                        BENCH_COMBINES add more)
+#   claims/buffer qdQ cC                 the previous release (BENCH_BASELINE_REV,
+#                                        its claim path) with its defaults
+#   ring/read qd16 c16                   pg_uring read mode (seq only)
+#   flush-*, verify-*, pg_checksums      seq only (verify when it exists)
 #
-# on the workloads seq (whole table), index (its primary key) and scattered (the
-# block list: pg_uring_prewarm_blocks vs. one pg_prewarm(rel,mode,'main',b,b)
-# per block).  fio (io_uring, --readonly) on the same segment files gives the
-# limit: 128k sequential O_DIRECT qd32 (and buffered), 8k random O_DIRECT
-# qd32 and qd128.  As root it also runs a round at 128 kB read-ahead and
-# restores the setting afterwards.
+# on the workloads seq (whole table), index (its primary key) and scat1,
+# scat10, scat40 (the block lists: one pg_uring_prewarm_blocks call vs. one
+# pg_prewarm(rel,mode,'main',b,b) per block).  Each case runs with 4 kB pages
+# and, with BENCH_HUGE=both, huge pages (alternating).  fio (io_uring,
+# --readonly, no server running) on the same segment files gives the limit:
+# 128k sequential O_DIRECT qd32 (and buffered), 8k random O_DIRECT qd32 and
+# qd128.  As root it also runs round(s) at 128 kB read-ahead and restores the
+# setting (and vm.nr_hugepages) afterwards, also on failure.
 #
-# Reported per case: median [min-max] MB/s and pages/s, system calls per page
+# Baseline (BENCH_BASELINE_REV=REV, e.g. 9bb2c65): this script copies the
+# PostgreSQL install that PG_CONFIG describes (bindir's parent, sharedir,
+# includedir-server's parents; same relative layout) into
+# $SCRATCH/pgbase/usr/..., builds `git archive REV` of this repository
+# (BENCH_BASELINE_REPO) against that copy and installs it there.  The driver
+# copies the data directory after loading, starts it on port BENCH_PORT+1
+# with the copy's binaries, recreates the extension (old SQL for the old
+# library) and runs the claims cases on it.  Only one cluster runs at a time.
+#
+# Reported per (read-ahead, page size) cell and workload: median [min-max]
+# MB/s, ratio to pg_prewarm and to the baseline, system calls per page
 # (backend + ring worker /proc/PID/io syscr+syscw, plus io_uring_enter calls
-# from pg_uring_stats), CPU s/GB (backend + worker, all threads), ratio to
-# pg_prewarm and to the fio limit.  Every method must return the right block
-# count (and leave that many blocks in shared buffers in buffer mode), or the
-# script exits non-zero.
+# from pg_uring_stats), CPU s/GB (backend + worker, all threads), ratio to the
+# fio limit; then issue 8's targets for the defaults (PASS/MISS).  Every
+# method must return the right block count (and leave that many blocks in
+# shared buffers in buffer mode), or the script exits non-zero.
 #
 # Output: test/bench/out/results.{md,csv,json,png}
 #
+# The full matrix of issue 8 (root; 1 GB table, 3 rounds at the default
+# read-ahead + 2 at 128 kB, 4 kB and huge pages, baseline; about 30 min on a
+# 2-core machine; 64 cold runs per round):
+#   BENCH_BASELINE_REV=9bb2c65 BENCH_HUGE=both make bench
+#
 # Environment (defaults in brackets; BENCH_QUICK=1 changes several):
-#   BENCH_QUICK=1           smoke test: 300 MB, 1 round, 10k blocks, qd 4/64,
-#                           combine 32, short fio, no 128 kB round (< 2 min)
-#   BENCH_SIZE_MB [2048]    table size
+#   BENCH_QUICK=1           smoke test: 200 MB, 1 round, fio 2 s, no 128 kB
+#                           round, no baseline unless BENCH_BASELINE_REV (< 3 min)
+#   BENCH_SIZE_MB [1024]    table size
 #   BENCH_ROUNDS [3]        rounds (each runs every case once)
-#   BENCH_BLOCKS [100000]   scattered list length (capped at 3/8 of the table)
-#   BENCH_QDS ["4 16 64"]   pg_uring.queue_depth values for the ring cases
-#   BENCH_COMBINES ["16 32"] pg_uring.combine_limit values
-#   BENCH_DEFAULT_QD [16], BENCH_DEFAULT_COMBINE [16]   for ring/read
-#   BENCH_WORKLOADS ["seq index scattered"]
+#   BENCH_WORKLOADS ["seq index scat1 scat10 scat40"]   scatN = N% of the blocks
+#   BENCH_DEFAULT_QD [16], BENCH_DEFAULT_COMBINE [16]   the default ring case
+#   BENCH_RING_ALT ["64 32"]  qd and combine of the second ring case ("" = none)
+#   BENCH_QDS, BENCH_COMBINES ["" ""]  extra ring/buffer grid (every pair)
+#   BENCH_BASELINE_REV      git revision of the previous release (unset: none)
+#   BENCH_BASELINE_REPO     [this repository]  BENCH_BASELINE_PORT [BENCH_PORT+1]
 #   BENCH_CASES             regex: run only the matching cases
 #   BENCH_COLD [restart]    restart | evict (uses pg_uring_evict() if it exists)
 #   BENCH_HUGE [0]          0 | 1 (huge_pages = on; root sets vm.nr_hugepages
 #                           and restores it) | both (alternate per case)
 #   BENCH_RA128 [1]         root: extra round(s) at 128 kB read-ahead
-#   BENCH_RA_ROUNDS [1]     how many
+#   BENCH_RA_ROUNDS [2]     how many
 #   BENCH_FIO [1], BENCH_FIO_RUNTIME [8]
 #   BENCH_FLUSH_MB [512]    size of the table the flush case dirties (one row
 #                           per page, HOT) and writes back with pg_uring_flush
 #   BENCH_SHARED_BUFFERS_MB [table + index + 1024]
 #   BENCH_QUEUE_SIZE [128], BENCH_RING_ENTRIES [512]   (restart GUCs)
 #   BENCH_PORT [55440]      BENCH_TMPDIR [/var/tmp]     BENCH_OUT [test/bench/out]
-#   BENCH_KEEP=1            keep the scratch directory (cluster) afterwards
+#   BENCH_KEEP=1            keep the scratch directory (clusters) afterwards
 #   PG_CONFIG               [/usr/lib/postgresql/15/bin/pg_config]
 #
-# Root: the server runs as user postgres (runuser); apt-get installs fio and
+# Root: the servers run as user postgres (runuser); apt-get installs fio and
 # gnuplot-nox if missing.  Non-root: the server runs as you; no drop_caches,
 # read-ahead or huge-page changes (posix_fadvise only).  The extension must be
 # installed (make && make install).
@@ -115,12 +136,18 @@ cleanup() {
     if [ -f "$SCRATCH/hugepages_restore" ]; then
         cat "$SCRATCH/hugepages_restore" > /proc/sys/vm/nr_hugepages 2>/dev/null || true
     fi
-    if [ -f "$SCRATCH/data/postmaster.pid" ]; then
-        "${AS_PG[@]}" "$BIN/pg_ctl" -D "$SCRATCH/data" -m immediate -w stop >/dev/null 2>&1 || true
-    fi
-    if [ "$rc" -ne 0 ] && [ -f "$SCRATCH/server.log" ]; then
-        echo "---- tail of the server log ($SCRATCH/server.log) ----" >&2
-        tail -n 30 "$SCRATCH/server.log" >&2 || true
+    # the clusters: the main one and the baseline's copy (same major version)
+    for d in "$SCRATCH/data" "$SCRATCH/data_base"; do
+        if [ -f "$d/postmaster.pid" ]; then
+            "${AS_PG[@]}" "$BIN/pg_ctl" -D "$d" -m immediate -w stop >/dev/null 2>&1 || true
+        fi
+    done
+    if [ "$rc" -ne 0 ]; then
+        for l in "$SCRATCH/server.log" "$SCRATCH/server_base.log"; do
+            [ -f "$l" ] || continue
+            echo "---- tail of the server log ($l) ----" >&2
+            tail -n 30 "$l" >&2 || true
+        done
     fi
     if [ "${BENCH_KEEP:-0}" = "1" ]; then
         echo "bench: scratch directory kept: $SCRATCH" >&2
@@ -144,6 +171,56 @@ trap cleanup EXIT
 trap 'forward 130' INT
 trap 'forward 143' TERM
 trap 'forward 129' HUP
+
+# --------------------------------------------------------------- baseline --
+# The previous release, built from git against a private relocated copy of
+# the same PostgreSQL install (PostgreSQL finds its share and lib
+# directories relative to its binaries, so the copy's pg_config reports the
+# copy's paths), installed into that copy only.
+BASE_BINDIR=
+if [ -n "${BENCH_BASELINE_REV:-}" ]; then
+    REPO=${BENCH_BASELINE_REPO:-$(cd "$HERE/../.." && pwd)}
+    REV=$(git -C "$REPO" rev-parse --verify --short "${BENCH_BASELINE_REV}^{commit}" 2>&1) \
+        || die "BENCH_BASELINE_REV=$BENCH_BASELINE_REV is not a commit of $REPO: $REV"
+    # the source install, from the main PG_CONFIG: ROOT/lib/postgresql/MAJOR/bin,
+    # ROOT/share/postgresql/MAJOR, ROOT/include/postgresql/MAJOR/server
+    SRC_LIB=$(dirname "$BIN")                                   # ROOT/lib/postgresql/MAJOR
+    SRC_SHARE=$("$PG_CONFIG" --sharedir)                        # ROOT/share/postgresql/MAJOR
+    SRC_INC=$(dirname "$(dirname "$("$PG_CONFIG" --includedir-server)")")   # ROOT/include/postgresql
+    MAJOR=$(basename "$SRC_LIB")
+    ROOT=$(dirname "$(dirname "$(dirname "$SRC_LIB")")")
+    [ "$SRC_SHARE" = "$ROOT/share/postgresql/$MAJOR" ] && [ "$SRC_INC" = "$ROOT/include/postgresql" ] \
+        || die "baseline: unexpected install layout (bindir $BIN, sharedir $SRC_SHARE, include $SRC_INC)"
+    DST=$SCRATCH/pgbase/usr
+    echo "bench: baseline $REV: copying $ROOT/{lib/postgresql/$MAJOR,share/postgresql/$MAJOR,include/postgresql} to $DST"
+    mkdir -p "$DST/lib/postgresql" "$DST/share/postgresql" "$DST/include"
+    cp -a "$SRC_LIB" "$DST/lib/postgresql/"
+    cp -a "$SRC_SHARE" "$DST/share/postgresql/"
+    cp -a "$SRC_INC" "$DST/include/"
+    BASE_PGC=$DST/lib/postgresql/$MAJOR/bin/pg_config
+    for what in bindir sharedir pkglibdir includedir-server pgxs; do
+        p=$("$BASE_PGC" --$what)
+        case "$p" in
+            "$DST"/*) ;;
+            *) die "baseline: the copy's pg_config --$what is $p, not inside $DST (not relocatable?)" ;;
+        esac
+    done
+    mkdir -p "$SCRATCH/base_src"
+    git -C "$REPO" archive "$REV" | tar -x -C "$SCRATCH/base_src"
+    echo "bench: baseline $REV: building against $BASE_PGC (log: base_build.log)"
+    if ! { make -C "$SCRATCH/base_src" -j"$(nproc)" PG_CONFIG="$BASE_PGC" \
+           && make -C "$SCRATCH/base_src" PG_CONFIG="$BASE_PGC" install; } > "$SCRATCH/base_build.log" 2>&1; then
+        tail -n 30 "$SCRATCH/base_build.log" >&2
+        die "baseline: build of $REV failed"
+    fi
+    BASE_SO=$("$BASE_PGC" --pkglibdir)/pg_uring.so
+    [ -f "$BASE_SO" ] || die "baseline: $BASE_SO not installed"
+    if cmp -s "$BASE_SO" "$("$PG_CONFIG" --pkglibdir)/pg_uring.so"; then
+        echo "bench: WARNING: the baseline library is identical to the installed one" >&2
+    fi
+    BASE_BINDIR=$("$BASE_PGC" --bindir)
+    export BENCH_BASE_BINDIR="$BASE_BINDIR" BENCH_BASELINE_REV="$REV"
+fi
 
 export BENCH_SCRATCH="$SCRATCH" BENCH_BINDIR="$BIN"
 python3 -u "$HERE/bench.py" &
