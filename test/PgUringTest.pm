@@ -46,7 +46,11 @@ our @EXPORT = qw(
 
 # Generous bound for anything that could hang; these are hang detectors, not
 # performance assertions.
-sub hang_timeout { return $ENV{PG_URING_HANG_TIMEOUT} // 120; }
+sub hang_timeout
+{
+	my $t = $ENV{PG_URING_HANG_TIMEOUT};
+	return (defined $t && $t =~ /^\d+$/ && $t > 0) ? $t : 120;
+}
 
 # True when PG_URING_SOAK=1: longer runs.
 sub soak { return ($ENV{PG_URING_SOAK} // '') eq '1'; }
@@ -158,7 +162,7 @@ sub ring_skip_unless_up
 	{
 		plan skip_all => "io_uring not available: $st->{reason} (PG_URING_SYNC_ONLY=1)";
 	}
-	ok(0, "io_uring ring is up (a ring-only test)")
+	ok(0, "io_uring ring is up (a ring-only test; it is down: $st->{reason})")
 	  or diag("the pg_uring ring is down: $st->{reason}\n"
 		  . "set PG_URING_SYNC_ONLY=1 if a sync-only run is intended");
 	done_testing();
@@ -181,7 +185,7 @@ sub ring_check
 	my $why = $up ? '' : "io_uring not available: $st->{reason}";
 	if ($up || !sync_only())
 	{
-		ok($up, 'io_uring ring is up')
+		ok($up, 'io_uring ring is up' . ($up ? '' : " (it is down: $st->{reason})"))
 		  or diag("the pg_uring ring is down: $st->{reason}\n"
 			  . "set PG_URING_SYNC_ONLY=1 if a sync-only run is intended");
 	}

@@ -126,7 +126,7 @@ in_scratch() {
     "${RUN_AS[@]}" env -C "$SCRATCH" \
         PATH="$PATH" PG_CONFIG="$PG_CONFIG" \
         PG_URING_SOAK="${PG_URING_SOAK:-}" \
-        PG_URING_HANG_TIMEOUT="${PG_URING_HANG_TIMEOUT:-}" \
+        PG_URING_HANG_TIMEOUT="${PG_URING_HANG_TIMEOUT:-120}" \
         PG_URING_SYNC_ONLY="${PG_URING_SYNC_ONLY:-}" \
         PERL_TEST_HARNESS_DUMP_TAP="$SCRATCH/.tap-spool" \
         PG_TEST_TIMEOUT_DEFAULT="${PG_TEST_TIMEOUT_DEFAULT:-180}" \
@@ -278,6 +278,8 @@ use warnings;
 use File::Find;
 use File::Basename;
 my ($spool, $out, @asked) = @ARGV;
+my %seen;
+@asked = grep { !$seen{ basename($_) }++ } @asked;    # prove runs a file once
 my %spooled;
 find(sub { $spooled{$_} = $File::Find::name if -f $_ }, $spool) if -d $spool;
 my %prove_failed;

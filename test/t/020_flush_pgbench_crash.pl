@@ -35,7 +35,7 @@ my $clients = 4;
 # shared_buffers smaller than the data plus its churn, so backends also
 # evict (and write) on their own while we flush.
 my $node = flush_node('flush_pgbench', conf => "shared_buffers = 64MB\n");
-ring_wait_settled($node);
+my ($ring_up, $why) = ring_check($node);
 
 $node->command_ok(
 	[ 'pgbench', '-i', '-q', '-s', $scale, '-h', $node->host, '-p', $node->port, 'postgres' ],
@@ -122,8 +122,9 @@ my $sync_written = $node->safe_psql('postgres',
 	"SELECT blocks_written FROM pg_uring_stats WHERE method = 'sync'");
 note("blocks written: ring $ring_written, sync $sync_written");
 cmp_ok($sync_written, '>', 0, 'the sync path wrote blocks');
-if (ring_status($node)->{ring_up} eq 't')
+SKIP:
 {
+	skip $why, 1 unless $ring_up;
 	cmp_ok($ring_written, '>', 0, 'the ring wrote blocks');
 }
 

@@ -33,11 +33,16 @@ FlushTestLib->import;
 # fsync = on: PostgreSQL::Test::Cluster turns it off, and then the
 # checkpointer syncs (and logs) nothing.
 my $node = flush_node('flush_ckpt', conf => "fsync = on\nlog_min_messages = debug1\n");
-ring_wait_settled($node);
+my ($ring_up, $why) = ring_check($node);
 
 my @tables;
 for my $method ('io_uring', 'sync')
 {
+	if ($method eq 'io_uring' && !$ring_up)
+	{
+	  SKIP: { skip "$why: io_uring round", 1; }
+		next;
+	}
 	my $t = "ck_$method";
 	push @tables, $t;
 	flush_make_table($node, $t, 12000);

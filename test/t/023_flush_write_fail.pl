@@ -27,7 +27,7 @@ require "$FindBin::RealBin/029_flush_lib.pm";
 FlushTestLib->import;
 
 my $node = flush_node('flush_fail');
-ring_wait_settled($node);
+my ($ring_up, $why) = ring_check($node);
 
 my $locked;
 END { chmod(0600, $locked) if $locked; }
@@ -52,6 +52,11 @@ sub writable
 my @tables;
 for my $method ('io_uring', 'sync')
 {
+	if ($method eq 'io_uring' && !$ring_up)
+	{
+	  SKIP: { skip "$why: io_uring round", 1; }
+		next;
+	}
 	my $t = "wf_$method";
 	push @tables, $t;
 	flush_make_table($node, $t, 6000, "UPDATE $t SET v = v + 1;");

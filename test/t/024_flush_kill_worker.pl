@@ -12,9 +12,14 @@
 #   A  deterministic: the worker is stopped (SIGSTOP) before the flush, so
 #      the flush queues its batches and waits; it is killed with the
 #      requests queued;
-#   B  in flight: the worker runs; it is killed as soon as the flush has
-#      written some blocks (pg_uring_progress), while the rest are in the
-#      ring or queued.
+#   B  in flight: the worker runs; as soon as the flush has written some
+#      blocks (pg_uring_progress) the worker is frozen (SIGSTOP), with the
+#      rest in the ring or queued, and killed.  (Without the freeze a flush
+#      can finish between the last look and the kill.)  The flush must
+#      still be running at the kill (pg_stat_activity, pg_uring_progress),
+#      and must not complete.
+# After each recovery, the table is dirtied again and flushed through the
+# new worker: every dirty buffer written, through the ring.
 
 use strict;
 use warnings;
@@ -98,6 +103,8 @@ for my $round ('A', 'B')
 					$d > 0;
 				}),
 			"[$round] the flush has written blocks through the ring");
+		is(kill('STOP', $wpid), 1, "[$round] worker frozen in the middle of the flush");
+		$stopped = $wpid;
 	}
 	my $st = $node->safe_psql('postgres',
 		"SELECT queued || ' queued, ' || in_flight || ' in flight' FROM pg_uring_status");
@@ -105,6 +112,14 @@ for my $round ('A', 'B')
 		"SELECT coalesce(max(blocks_done), -1) || ' of ' || coalesce(max(blocks_total), -1) "
 		  . "FROM pg_uring_progress WHERE operation = 'flush'");
 	note("[$round] at the kill: $st; flush progress $prog");
+	# Right before the kill: the flush is still active and not done.
+	is( $node->safe_psql(
+			'postgres', qq{
+SELECT count(*) FROM pg_stat_activity a JOIN pg_uring_progress p ON p.pid = a.pid
+ WHERE a.application_name = 'kflush$round' AND a.state = 'active'
+   AND a.query LIKE '%pg_uring_flush%' AND p.operation = 'flush'
+   AND p.blocks_done < p.blocks_total}),
+		'1', "[$round] the flush is still running right before the kill");
 
 	my $off = -s $node->logfile;
 	is(kill('KILL', $wpid), 1, "[$round] SIGKILL sent to the ring worker");
@@ -112,10 +127,9 @@ for my $round ('A', 'B')
 	my $r = bg_finish($s);
 	ok(!$r->{timed_out}, "[$round] the flushing session ended (did not hang)");
 	note("[$round] flush session: rc $r->{rc}, out '$r->{out}', err '$r->{err}'");
-	if ($round eq 'A')
-	{
-		isnt($r->{rc}, 0, "[$round] the flush did not complete");
-	}
+	# (had it completed before the kill, psql would have exited 0)
+	isnt($r->{rc}, 0, "[$round] the flush did not complete: the kill interrupted it");
+	unlike($r->{out}, qr/^\d+\|\d+\|\d+$/m, "[$round] no flush result was returned");
 	ok(wait_crash_restart($node, $off), "[$round] crash-restart happened and the server is ready");
 	like(slurp_log_from($node, $off), qr/\(PID $wpid\) was terminated by signal 9/,
 		"[$round] the postmaster saw the worker die of SIGKILL");
@@ -127,10 +141,18 @@ for my $round ('A', 'B')
 	{
 		is(table_md5($node, 'postgres', $u), $md5{$u}, "[$round] $u: every row is back");
 	}
-	# After recovery: flush through the new worker works and leaves it clean.
+	# After recovery: dirty the table again; a flush through the new worker
+	# writes every dirty buffer, through the ring, and leaves it clean.
+	$node->safe_psql('postgres', "UPDATE $t SET v = v + 1 WHERE id % 5 = 0");
+	$md5{$t} = table_md5($node, 'postgres', $t);
+	my ($dirty, $resident) = split /\|/, rel_dirty($node, 'postgres', $t);
+	cmp_ok($dirty, '>', 1000, "[$round] $t dirtied again after recovery ($dirty of $resident buffers)");
+	my $w0 = stats_row($node, 'io_uring')->{blocks_written};
 	my $f = $node->safe_psql('postgres',
-		"SET pg_uring.io_method = io_uring; SELECT (flushed >= 0)::text || ' ' || redirtied FROM pg_uring_flush('$t')");
-	is($f, 'true 0', "[$round] a flush through the new worker works");
+		"SET pg_uring.io_method = io_uring; SELECT flushed || ' ' || redirtied FROM pg_uring_flush('$t')");
+	is($f, "$dirty 0", "[$round] a flush through the new worker writes every dirty buffer");
+	is(stats_row($node, 'io_uring')->{blocks_written} - $w0, $dirty,
+		"[$round] ... through the ring (pg_uring_stats blocks_written)");
 	is((split /\|/, rel_dirty($node, 'postgres', $t))[0], '0', "[$round] and leaves $t clean");
 }
 

@@ -33,7 +33,7 @@ my $clients    = 3;
 my $rows       = 60000;
 
 my $node = flush_node('flush_concurrent', conf => "shared_buffers = 128MB\n");
-ring_wait_settled($node);
+my ($ring_up, $why) = ring_check($node);
 
 $node->safe_psql(
 	'postgres', qq{
@@ -107,6 +107,14 @@ my @plan = (
 	[ 'io_uring', 'io_uring', 'pg_uring_flush' ],
 	[ 'io_uring', 'sync',     'pg_uring_flush' ],
 	[ 'sync',     'io_uring', 'pg_uring_evict' ]);
+if (!$ring_up)
+{
+	# sync-only run: the io_uring sessions would run on the fallback path
+	# under another name; run them as sync, and say that the ring side is
+	# not tested.
+	$_ = [ map { s/^io_uring$/sync/r } @$_ ] for @plan;
+  SKIP: { skip "$why: the io_uring sides of the rounds run as sync", 1; }
+}
 my ($flushed_total, $ckpt_total) = (0, 0);
 for my $round (1 .. $rounds)
 {
