@@ -256,23 +256,50 @@ else
 fi
 n_tap=$(echo $tap_asked | wc -w)
 tap_subskips=0
-if [ "${PG_URING_SKIP_TAP:-}" != "1" ]; then
-    log "TAP (make prove-tap) in $SCRATCH"
-    tap_args=(PG_CONFIG="$PG_CONFIG" PROVE_FLAGS="${PROVE_FLAGS:-}")
-    if [ -n "${PROVE_TESTS:-}" ]; then
-        tap_args+=(PROVE_TESTS="$PROVE_TESTS")
+
+# The fault-injection tests (those that call fault_setup) need the testing
+# build (make PGU_TESTING=1, src/faults.h): they run in a second stage, with
+# that build installed; everything else runs against the production build.
+tap_prod=""
+tap_fault=""
+for f in $tap_asked; do
+    if grep -q 'fault_setup(' "$SCRATCH/$f" 2>/dev/null; then
+        tap_fault="$tap_fault $f"
+    else
+        tap_prod="$tap_prod $f"
     fi
+done
+
+# Build and install the extension; $1 = 1 for the testing build.
+install_build() {
+    local testing=$1
+    local flags=()
+    [ "$testing" -eq 1 ] && flags=(PGU_TESTING=1)
+    make -s clean PG_CONFIG="$PG_CONFIG" >/dev/null
+    make -j"$(nproc)" PG_CONFIG="$PG_CONFIG" "${flags[@]}" >/dev/null \
+        && make install PG_CONFIG="$PG_CONFIG" "${flags[@]}" >/dev/null
+}
+
+# Run one TAP stage: $1 = label, then the files.
+run_tap_stage() {
+    local label=$1
+    shift
+    local files="$*"
+    local t_pass t_fail t_skip n rc
+    log "TAP, $label (make prove-tap) in $SCRATCH"
+    tap_args=(PG_CONFIG="$PG_CONFIG" PROVE_FLAGS="${PROVE_FLAGS:-}" PROVE_TESTS="$files")
     rm -rf "$SCRATCH/.tap-spool"
     set +e
     in_scratch make prove-tap "${tap_args[@]}" 2>&1 | tee "$SCRATCH/.tap.out"
-    tap_rc=${PIPESTATUS[0]}
+    rc=${PIPESTATUS[0]}
+    [ "$rc" -ne 0 ] && tap_rc=$rc
     set -e
     # Every file's raw TAP is in .tap-spool (PERL_TEST_HARNESS_DUMP_TAP).
     # Per file asked for: failed (prove lists it in its summary, it has a
     # "not ok", a "Bail out!", no plan, or it never ran), skipped (skip_all,
     # or every one of its checks skipped), or passed.  Plus the checks that
     # were skipped one by one.
-    perl - "$SCRATCH/.tap-spool" "$SCRATCH/.tap.out" $tap_asked > "$SCRATCH/.tap.summary" <<'PERL'
+    perl - "$SCRATCH/.tap-spool" "$SCRATCH/.tap.out" $files > "$SCRATCH/.tap.summary" <<'PERL'
 use strict;
 use warnings;
 use File::Find;
@@ -346,11 +373,12 @@ PERL
     t_pass=$(grep -c '^PASS' "$SCRATCH/.tap.summary" || true)
     t_fail=$(grep -c '^FAIL' "$SCRATCH/.tap.summary" || true)
     t_skip=$(grep -c '^SKIP' "$SCRATCH/.tap.summary" || true)
-    tap_subskips=$(awk -F'\t' '$1 == "SUBSKIP" { n += $3 } END { print n + 0 }' "$SCRATCH/.tap.summary")
-    if [ "$tap_rc" -ne 0 ] && [ "$t_fail" -eq 0 ]; then
+    n=$(awk -F'\t' '$1 == "SUBSKIP" { n += $3 } END { print n + 0 }' "$SCRATCH/.tap.summary")
+    tap_subskips=$((tap_subskips + n))
+    if [ "$rc" -ne 0 ] && [ "$t_fail" -eq 0 ]; then
         # prove failed, yet no file did: count it once
         t_fail=1
-        fail_lines+=("FAILED: prove exited $tap_rc although every file passed or was skipped")
+        fail_lines+=("FAILED: prove ($label) exited $rc although every file passed or was skipped")
     fi
     passed=$((passed + t_pass))
     failed=$((failed + t_fail))
@@ -375,6 +403,22 @@ PERL
                 tail -n 80 "$f"
             done
         done
+    fi
+}
+
+if [ "${PG_URING_SKIP_TAP:-}" != "1" ]; then
+    [ -n "${tap_prod// /}" ] && run_tap_stage "production build" $tap_prod
+    if [ -n "${tap_fault// /}" ]; then
+        log "testing build (make PGU_TESTING=1) for the fault-injection tests"
+        if install_build 1; then
+            run_tap_stage "testing build" $tap_fault
+        else
+            n=$(echo $tap_fault | wc -w)
+            failed=$((failed + n))
+            fail_lines+=("FAILED: the testing build (make PGU_TESTING=1) did not build; $n TAP file(s) not run")
+        fi
+        log "production build again"
+        install_build 0 || die "the production build failed on the second build"
     fi
 else
     notes+=("not run: TAP tests, $n_tap files (PG_URING_SKIP_TAP=1)")
