@@ -27,11 +27,17 @@ use PgUringTest;
 
 my $mb = 64;
 my $node = pgu_node('vcancel', conf => "shared_buffers = 64MB\npg_uring.queue_size = 16\n");
-my $st = ring_wait_settled($node);
-my $ring = $st->{ring_up} eq 't';
-my @methods = ('sync');
-if ($ring) { unshift @methods, 'io_uring'; }
-else { diag("io_uring not available ($st->{reason}): only the sync path is tested"); }
+# Ring down: a failed check here, or with PG_URING_SYNC_ONLY=1 every io_uring
+# check below is skipped with the reason (SKIP blocks, counted).
+my ($ring, $ring_why) = ring_check($node);
+my @methods = ('io_uring', 'sync');
+
+# Checks per block, for the skips.
+my $N_BASELINE = 2;
+my $N_AFTER    = 7;                # after_cancel
+my $N_TIMEOUT  = 3 + $N_AFTER;     # statement_timeout
+my $N_CANCEL   = 4 + $N_AFTER;     # pg_cancel_backend
+my $N_FROZEN   = 4 + $N_AFTER;     # frozen ring
 
 my $nblocks = make_table($node, 'postgres', 'cx', $mb);
 $node->safe_psql('postgres', 'CHECKPOINT');
@@ -69,13 +75,17 @@ my $expect_pages = $node->safe_psql('postgres',
 my %base;
 for my $m (@methods)
 {
-	# twice, keep the faster: the first may warm the OS cache
-	my @a = full_verify($m);
-	my @b = full_verify($m);
-	$base{$m} = $a[1] < $b[1] ? $a[1] : $b[1];
-	is($b[0], '0', "[$m] baseline verify: no rows");
-	is($b[2], $expect_pages, "[$m] baseline verify: all $expect_pages pages");
-	note("[$m] baseline full verify: $base{$m} s");
+  SKIP:
+	{
+		skip "[$m] $ring_why", $N_BASELINE if $m eq 'io_uring' && !$ring;
+		# twice, keep the faster: the first may warm the OS cache
+		my @a = full_verify($m);
+		my @b = full_verify($m);
+		$base{$m} = $a[1] < $b[1] ? $a[1] : $b[1];
+		is($b[0], '0', "[$m] baseline verify: no rows");
+		is($b[2], $expect_pages, "[$m] baseline verify: all $expect_pages pages");
+		note("[$m] baseline full verify: $base{$m} s");
+	}
 }
 
 # After an interrupted verify: the checks listed above.
@@ -101,7 +111,9 @@ sub after_cancel
 for my $m (@methods)
 {
 	# --- statement_timeout while throttled (64 MB at 10 MB/s: ~6 s; timeout 1 s)
+  SKIP:
 	{
+		skip "[$m/statement_timeout] $ring_why", $N_TIMEOUT if $m eq 'io_uring' && !$ring;
 		my $tag = "[$m/statement_timeout]";
 		my $e0 = errors_total();
 		my $s = bg_start($node, 'postgres',
@@ -117,7 +129,9 @@ for my $m (@methods)
 	}
 
 	# --- pg_cancel_backend while throttled
+  SKIP:
 	{
+		skip "[$m/pg_cancel_backend] $ring_why", $N_CANCEL if $m eq 'io_uring' && !$ring;
 		my $tag = "[$m/pg_cancel_backend]";
 		my $e0 = errors_total();
 		my $s = bg_start($node, 'postgres',
@@ -143,8 +157,9 @@ for my $m (@methods)
 }
 
 # --- the ring frozen with the verify's reads in it
-if ($ring)
+SKIP:
 {
+	skip "[io_uring/frozen ring] $ring_why", $N_FROZEN if !$ring;
 	my $tag = '[io_uring/frozen ring]';
 	my $e0 = errors_total();
 	my ($r, $pid, $caught);

@@ -37,10 +37,39 @@ INSERT INTO vd_rewritten SELECT g, md5(g::text) FROM generate_series(1, 5000) g;
 DELETE FROM vd_rewritten WHERE a % 2 = 0;
 CHECKPOINT;
 });
+	# verify_database lists the relations in pg_class's heap order and then
+	# opens them one by one; the race below happens only if every relation of
+	# vd_victim and vd_rewritten (their indexes and TOAST relations too) comes
+	# after vd_big in that order.  Space freed in pg_class by the previous
+	# round could put a new tuple before it.
 	my $order = $node->safe_psql('postgres',
 		"SELECT string_agg(relname, ',' ORDER BY ctid) FROM pg_class "
 		  . "WHERE relname IN ('vd_big', 'vd_victim', 'vd_rewritten')");
 	note("pg_class order: $order");
+	for my $t (qw(vd_victim vd_rewritten))
+	{
+		my $rels = qq{
+WITH t AS (SELECT oid, reltoastrelid FROM pg_class WHERE oid = '$t'::regclass),
+     r AS (SELECT oid FROM t UNION ALL SELECT reltoastrelid FROM t
+           UNION ALL SELECT indexrelid FROM pg_index, t
+                     WHERE indrelid IN (t.oid, t.reltoastrelid))
+SELECT count(*) || ' ' || count(*) FILTER (WHERE c.ctid > (SELECT ctid FROM pg_class WHERE oid = 'vd_big'::regclass))
+  FROM pg_class c JOIN r ON r.oid = c.oid};
+		my ($n, $after) = split / /, $node->safe_psql('postgres', $rels);
+		cmp_ok($n, '>=', $t eq 'vd_victim' ? 5 : 3, "[$m] $t has its relations ($n: table, TOAST, indexes)");
+		is($after, $n, "[$m] every relation of $t comes after vd_big in pg_class order");
+	}
+
+	# What verify_database lists (relations with storage, not temporary),
+	# and of them the victim's: dropped before the scan reaches them, they
+	# must not be verified.
+	my $listed = $node->safe_psql('postgres',
+		"SELECT count(*) FROM pg_class WHERE relkind IN ('r', 'i', 'S', 't', 'm') AND relpersistence <> 't'");
+	my $victim_rels = $node->safe_psql('postgres',
+		"SELECT count(*) FROM pg_class WHERE oid IN ('vd_victim'::regclass, 'vd_victim_pkey'::regclass, "
+		  . "'vd_victim_t'::regclass) OR oid = (SELECT reltoastrelid FROM pg_class WHERE oid = 'vd_victim'::regclass) "
+		  . "OR oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = "
+		  . "(SELECT reltoastrelid FROM pg_class WHERE oid = 'vd_victim'::regclass))");
 
 	# 24 MB at 8 MB/s: vd_big alone takes about 3 s.
 	my $s = bg_start($node, 'postgres',
@@ -64,6 +93,9 @@ CHECKPOINT;
 	  or diag($r->{err});
 	chomp(my $out = $r->{out});
 	is($out, '0', "[$m] no rows");
+	my ($verified) = $r->{err} =~ /NOTICE:  verified (\d+) relations/;
+	is($verified, $listed - $victim_rels,
+		"[$m] verify_database verified every listed relation but the $victim_rels dropped in between");
 	is($node->safe_psql('postgres', "SELECT count(*) FROM pg_uring_progress"),
 		'0', "[$m] no progress row left");
 	$node->safe_psql('postgres', 'DROP TABLE vd_rewritten');
