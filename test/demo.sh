@@ -14,7 +14,7 @@
 # Environment:
 #   DEMO_ROWS=2000000        rows in demo_table (~270 bytes each; 2M ~ 520 MB)
 #   DEMO_RUNS=1              cold runs per method (alternating methods)
-#   DEMO_METHODS="pg_prewarm sync io_uring io_uring+direct"
+#   DEMO_METHODS="pg_prewarm sync io_uring"  (io_uring+direct: O_DIRECT, for verify-style reads)
 #   DEMO_MODE=buffer         prewarm mode (buffer | read | prefetch)
 #   DEMO_PORT=54329          port of the throwaway cluster
 #   DEMO_SHARED_BUFFERS=1GB
@@ -30,7 +30,7 @@ cd "$ROOT"
 
 DEMO_ROWS=${DEMO_ROWS:-2000000}
 DEMO_RUNS=${DEMO_RUNS:-1}
-DEMO_METHODS=${DEMO_METHODS:-pg_prewarm sync io_uring io_uring+direct}
+DEMO_METHODS=${DEMO_METHODS:-pg_prewarm sync io_uring}
 DEMO_MODE=${DEMO_MODE:-buffer}
 DEMO_PORT=${DEMO_PORT:-54329}
 DEMO_SHARED_BUFFERS=${DEMO_SHARED_BUFFERS:-1GB}
