@@ -778,11 +778,12 @@ start_batch(PguStream *s, const char *path)
 	PguBatch   *b;
 
 	/*
-	 * Complete whatever is already done, without waiting; but keep sync
-	 * prefetches (always "done") in the window until it is full.
+	 * Complete whatever is already done, without waiting.  Not prefetches:
+	 * a prefetch is "done" as soon as the kernel has started reading, so
+	 * it stays in the window until the window is full; that window is the
+	 * prefetch distance.
 	 */
-	while (s->head != NULL && batch_is_done(s->head) &&
-		   (s->head->slot != NULL || s->op != PGU_OP_PREFETCH))
+	while (s->head != NULL && batch_is_done(s->head) && s->op != PGU_OP_PREFETCH)
 		complete_oldest(s);
 
 	/*
