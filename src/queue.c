@@ -38,7 +38,7 @@ struct PguShared
 	uint64		worker_generation;	/* bumped at every worker start */
 	PguRingStatus ring;
 	bool		refusal_logged; /* the LOG about a refused ring was emitted */
-	uint64		reclaimed;		/* slots freed for owners that were gone */
+	uint64		reclaimed;		/* slots freed for owners that exited or gave up */
 
 	int			nslots;
 	int			fifo_head;		/* next slot to serve */
@@ -328,6 +328,9 @@ slot_release_abandoned(PguSlot *slot)
 		return false;
 	Assert(pg_atomic_read_u32(&slot->state) == PGU_SLOT_DONE);
 	pg_atomic_write_u32(&slot->state, PGU_SLOT_FREE);
+	SpinLockAcquire(&pgu_shared->mutex);
+	pgu_shared->reclaimed++;
+	SpinLockRelease(&pgu_shared->mutex);
 	slot_push_free(slot);
 	return true;
 }
@@ -369,8 +372,7 @@ pgu_queue_reclaim(void)
 		pg_read_barrier();
 		if (state == PGU_SLOT_DONE && pg_atomic_read_u32(&slot->abandoned) == 1)
 		{
-			if (slot_release_abandoned(slot))
-				n++;
+			(void) slot_release_abandoned(slot);	/* counts itself */
 			continue;
 		}
 		if (pg_atomic_read_u32(&slot->abandoned) != 0)
