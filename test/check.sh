@@ -257,13 +257,13 @@ fi
 n_tap=$(echo $tap_asked | wc -w)
 tap_subskips=0
 
-# The fault-injection tests (those that call fault_setup) need the testing
+# The fault-injection tests (those that use fault_setup*) need the testing
 # build (make PGU_TESTING=1, src/faults.h): they run in a second stage, with
 # that build installed; everything else runs against the production build.
 tap_prod=""
 tap_fault=""
 for f in $tap_asked; do
-    if grep -q 'fault_setup(' "$SCRATCH/$f" 2>/dev/null; then
+    if grep -q 'fault_setup' "$SCRATCH/$f" 2>/dev/null; then
         tap_fault="$tap_fault $f"
     else
         tap_prod="$tap_prod $f"

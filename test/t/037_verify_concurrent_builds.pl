@@ -42,38 +42,6 @@ use Time::HiRes qw(usleep time);
 use PgUringTest;
 
 # ---------------------------------------------------------------------------
-# pg_checksum_page() (src/include/storage/checksum_impl.h) in Perl, as in
-# 030_verify_corruption.pl
-my @BASE = (
-	0x5B1F36E9, 0xB8525960, 0x02AB50AA, 0x1DE66D2A, 0x79FF467A, 0x9BB9F8A3,
-	0x217E7CD2, 0x83E13D2C, 0xF8D4474F, 0xE39EB970, 0x42C6AE16, 0x993216FA,
-	0x7B093B5D, 0x98DAFF3C, 0xF718902A, 0x0B1C9CDB, 0xE58F764B, 0x187636BC,
-	0x5D7B3BB1, 0xE73DE7DE, 0x92BEC979, 0xCCA6C0B2, 0x304A0979, 0x85AA43D4,
-	0x783125BB, 0x6CA8EAA2, 0xE407EAC6, 0x4B5CFC3E, 0x9FBF8C76, 0x15CA20BE,
-	0xF2CA9FD3, 0x959BD756);
-
-sub pg_checksum_page
-{
-	my ($page, $blkno) = @_;
-	my $p = $page;
-	substr($p, 8, 2) = "\0\0";
-	my @w = unpack('V*', $p);
-	my @sums = @BASE;
-	my $n = scalar(@w) / 32;
-	for my $i (0 .. $n + 1)
-	{
-		for my $j (0 .. 31)
-		{
-			my $v = $i < $n ? $w[ $i * 32 + $j ] : 0;
-			my $t = $sums[$j] ^ $v;
-			$sums[$j] = (($t * 16777619) & 0xFFFFFFFF) ^ ($t >> 17);
-		}
-	}
-	my $r = 0;
-	$r ^= $_ for @sums;
-	$r ^= $blkno;
-	return ($r % 65535) + 1;
-}
 
 # ---------------------------------------------------------------------------
 my $rows = soak() ? 6_000_000 : 2_000_000;

@@ -38,11 +38,7 @@ use PgUringTest;
 # bulk-read ring (table > shared_buffers / 4), so concurrent readers read
 # the blocks through core while the prewarm installs them.
 my $node = pgu_node('fault_prewarm', conf => "shared_buffers = 64MB\n");
-if (!fault_setup($node))
-{
-	$node->stop;
-	plan skip_all => 'needs the testing build of pg_uring (make PGU_TESTING=1)';
-}
+fault_setup_or_skip($node);
 my ($ring_up, $why) = ring_check($node);
 my @methods = $ring_up ? ('io_uring', 'sync') : ('sync');
 note("ring down ($why): only the sync path") unless $ring_up;

@@ -27,11 +27,7 @@ require "$FindBin::RealBin/029_flush_lib.pm";
 FlushTestLib->import;
 
 my $node = flush_node('fault_flush', conf => "data_sync_retry = on\n");
-if (!fault_setup($node))
-{
-	$node->stop;
-	plan skip_all => 'needs the testing build of pg_uring (make PGU_TESTING=1)';
-}
+fault_setup_or_skip($node);
 my ($ring_up, $why) = ring_check($node);
 my @methods = $ring_up ? ('io_uring', 'sync') : ('sync');
 note("ring down ($why): only the sync path") unless $ring_up;

@@ -36,11 +36,7 @@ pg_uring.queue_size = 4
 pg_uring.queue_depth = 64
 bgwriter_lru_maxpages = 0
 });
-if (!fault_setup($node))
-{
-	$node->stop;
-	plan skip_all => 'needs the testing build of pg_uring (make PGU_TESTING=1)';
-}
+fault_setup_or_skip($node);
 ring_skip_unless_up($node);
 
 my $HANG = 30;    # hang detector: seconds from the cancel/kill to the answer
