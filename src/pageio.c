@@ -529,7 +529,7 @@ static bool
 batch_is_done(PguBatch *b)
 {
 	return b->slot == NULL ||
-		pg_atomic_read_u32(&b->slot->state) == PGU_SLOT_DONE;
+		pgu_slot_is_done(b->slot);
 }
 
 /* Give up on a batch's slot: its I/Os count as failed with err. */
@@ -560,20 +560,20 @@ batch_wait(PguStream *s, PguBatch *b)
 	if (slot == NULL)
 		return true;
 
-	while (pg_atomic_read_u32(&slot->state) != PGU_SLOT_DONE)
+	while (!pgu_slot_is_done(slot))
 	{
 		int			rc;
 		TimestampTz now;
 
 		pg_atomic_write_u32(&slot->waiting, 1);
 		pg_memory_barrier();
-		if (pg_atomic_read_u32(&slot->state) == PGU_SLOT_DONE)
+		if (pgu_slot_is_done(slot))
 			break;
 
 		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_POSTMASTER_DEATH,
 					   100L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
-		if (pg_atomic_read_u32(&slot->state) == PGU_SLOT_DONE)
+		if (pgu_slot_is_done(slot))
 			break;
 		if (rc & WL_POSTMASTER_DEATH)
 			s->postmaster_dead = s->interrupted = true;
@@ -596,7 +596,8 @@ batch_wait(PguStream *s, PguBatch *b)
 				gone_since = now;
 			else if (TimestampDifferenceExceeds(gone_since, now, PGU_WORKER_GONE_MS))
 			{
-				ereport(WARNING,
+				/* to the log only: the client may not be reading */
+				ereport(LOG_SERVER_ONLY,
 						(errmsg("pg_uring ring worker exited without completing a request"),
 						 errdetail("Request slot %d is abandoned.", pgu_slot_index(slot))));
 				batch_abandon(s, b, -ESHUTDOWN);
@@ -806,6 +807,7 @@ start_batch(PguStream *s, const char *path)
 
 	b = batch_get(s);
 	strlcpy(b->path, path, MAXPGPATH);
+	s->cur = b;					/* linked: an ERROR below must not lose it */
 	if (s->use_ring)
 	{
 		/*
@@ -828,7 +830,6 @@ start_batch(PguStream *s, const char *path)
 		if (b->slot == NULL && s->local_staging == NULL)
 			local_staging_alloc(s);
 	}
-	s->cur = b;
 }
 
 /*

@@ -289,6 +289,8 @@ prewarm_blocks(Relation rel, ForkNumber fork, PrewarmMode mode,
 	feed.nblocks = nblocks;
 	/* nothing to undo: we hold no buffer state across the stream */
 	pgu_stream_run(stream, prewarm_feed, &feed, NULL);
+	/* interrupts are serviceable again: a progress NOTICE may go out now */
+	pgu_progress_update(st.done, st.done * BLCKSZ);
 	pgu_progress_end();
 
 	return st.done;

@@ -165,7 +165,13 @@ pgu_progress_update(int64 blocks_done, int64 bytes)
 	my_progress->bytes = bytes;
 	end_write();
 
-	if (pgu_progress_interval > 0 && !quiet)
+	/*
+	 * A NOTICE can block on a client that is not reading; with interrupts
+	 * held (inside a stream) that would make us unkillable while we hold
+	 * request slots.  So only where interrupts can be serviced: the next
+	 * update outside a stream sends it.
+	 */
+	if (pgu_progress_interval > 0 && !quiet && INTERRUPTS_CAN_BE_PROCESSED())
 	{
 		TimestampTz now = GetCurrentTimestamp();
 

@@ -11,9 +11,17 @@
  * status).  It is held only for a few instructions and never across a
  * system call.  A slot's payload belongs to whoever the slot's state says
  * (see queue.h); state changes are made with full memory barriers so that
- * the payload written before a change is visible after it.  A slot goes
- * back to the free list only by a compare-and-swap of its state to FREE,
- * so its owner and the reclaimer can never both free it.
+ * the payload written before a change is visible after it.
+ *
+ * The state word also holds the ABANDONED bit and a use counter (queue.h).
+ * Every change that another process could race is a compare-and-swap of the
+ * whole word: the owner setting ABANDONED against the worker completing the
+ * slot, the worker's completion freeing an abandoned slot, the reclaimer
+ * freeing the DONE slot of an exited owner.  Because the use counter changes
+ * at every allocation, a compare-and-swap made for an earlier use of a slot
+ * fails on a later one.  A slot goes back to the free list exactly once per
+ * use.  Slots being filled are never reclaimed: only their owner touches
+ * them (its exit hook frees them; a crash reinitializes shared memory).
  *
  *-------------------------------------------------------------------------
  */
@@ -24,6 +32,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/proc.h"
+#include "storage/procsignal.h"
 #include "storage/shmem.h"
 
 #include "queue.h"
@@ -113,7 +122,6 @@ pgu_shmem_init(void)
 
 			pg_atomic_init_u32(&slot->state, PGU_SLOT_FREE);
 			pg_atomic_init_u32(&slot->waiting, 0);
-			pg_atomic_init_u32(&slot->abandoned, 0);
 			slot->staging = staging + (Size) i * PGU_SLOT_BLOCKS * BLCKSZ;
 			/* pop order: slot 0 first */
 			pgu_shared->freelist[i] = pgu_queue_size - 1 - i;
@@ -128,6 +136,24 @@ bool
 pgu_queue_attached(void)
 {
 	return pgu_shared != NULL;
+}
+
+/* Set the state of a slot, keeping its use counter and ABANDONED bit. */
+static void
+slot_set_state(PguSlot *slot, uint32 newstate)
+{
+	uint32		v = pg_atomic_read_u32(&slot->state);
+
+	while (!pg_atomic_compare_exchange_u32(&slot->state, &v,
+										   (v & ~PGU_SLOT_STATE_MASK) | newstate))
+		;
+}
+
+/* The FREE state word of the same use as v. */
+static inline uint32
+free_word(uint32 v)
+{
+	return (v & ~(PGU_SLOT_STATE_MASK | PGU_SLOT_ABANDONED)) | PGU_SLOT_FREE;
 }
 
 /* Index of a slot in the slot array. */
@@ -209,6 +235,9 @@ pgu_slot_alloc(bool wait)
 		/* no worker to free slots for, or the caller is being cancelled */
 		if (!accepting || QueryCancelPending || ProcDiePending)
 			break;
+		/* DROP DATABASE and DROP TABLESPACE must not wait for a free slot */
+		if (ProcSignalBarrierPending)
+			ProcessProcSignalBarrier();
 
 		if (!counted)
 		{
@@ -224,7 +253,9 @@ pgu_slot_alloc(bool wait)
 
 	if (slot != NULL)
 	{
-		Assert(pg_atomic_read_u32(&slot->state) == PGU_SLOT_FREE);
+		uint32		v = pg_atomic_read_u32(&slot->state);
+
+		Assert((v & PGU_SLOT_STATE_MASK) == PGU_SLOT_FREE);
 		slot->owner_procno = MyProc->pgprocno;
 		slot->owner_pid = MyProcPid;
 		slot->nios = 0;
@@ -235,9 +266,11 @@ pgu_slot_alloc(bool wait)
 		slot->short_ios = 0;
 		slot->flags = 0;
 		pg_atomic_write_u32(&slot->waiting, 0);
-		pg_atomic_write_u32(&slot->abandoned, 0);
 		pg_write_barrier();		/* owner fields before the state (reclaim) */
-		pg_atomic_write_u32(&slot->state, PGU_SLOT_FILLING);
+		/* a new use: nobody else touches a slot just taken off the free list */
+		pg_atomic_write_u32(&slot->state,
+							(((v >> PGU_SLOT_USE_SHIFT) + 1) << PGU_SLOT_USE_SHIFT) |
+							PGU_SLOT_FILLING);
 	}
 	return slot;
 }
@@ -255,7 +288,7 @@ pgu_slot_enqueue(PguSlot *slot)
 	bool		queued = false;
 	uint64		generation;
 
-	Assert(pg_atomic_read_u32(&slot->state) == PGU_SLOT_FILLING);
+	Assert(pgu_slot_state(slot) == PGU_SLOT_FILLING);
 
 	pg_memory_barrier();
 	SpinLockAcquire(&pgu_shared->mutex);
@@ -267,7 +300,7 @@ pgu_slot_enqueue(PguSlot *slot)
 
 		pgu_shared->fifo[tail] = pgu_slot_index(slot);
 		pgu_shared->fifo_count++;
-		pg_atomic_write_u32(&slot->state, PGU_SLOT_QUEUED);
+		slot_set_state(slot, PGU_SLOT_QUEUED);
 		latch = pgu_shared->worker_latch;
 		queued = true;
 	}
@@ -287,18 +320,20 @@ pgu_slot_enqueue(PguSlot *slot)
 		slot->error = -ESHUTDOWN;
 		slot->error_io = 0;
 		pg_memory_barrier();
-		pg_atomic_write_u32(&slot->state, PGU_SLOT_DONE);
+		slot_set_state(slot, PGU_SLOT_DONE);
 	}
 	return generation;
 }
 
 /* Put a slot whose state we just set to FREE on the free list. */
 static void
-slot_push_free(PguSlot *slot)
+slot_push_free(PguSlot *slot, bool reclaimed)
 {
 	SpinLockAcquire(&pgu_shared->mutex);
 	Assert(pgu_shared->free_count < pgu_shared->nslots);
 	pgu_shared->freelist[pgu_shared->free_count++] = pgu_slot_index(slot);
+	if (reclaimed)
+		pgu_shared->reclaimed++;
 	SpinLockRelease(&pgu_shared->mutex);
 	ConditionVariableSignal(&pgu_shared->slot_freed);
 }
@@ -307,47 +342,41 @@ slot_push_free(PguSlot *slot)
 void
 pgu_slot_free(PguSlot *slot)
 {
-	uint32		expected = pg_atomic_read_u32(&slot->state);
+	uint32		v = pg_atomic_read_u32(&slot->state);
 
-	Assert(expected == PGU_SLOT_DONE || expected == PGU_SLOT_FILLING);
-	if (pg_atomic_compare_exchange_u32(&slot->state, &expected, PGU_SLOT_FREE))
-		slot_push_free(slot);
-}
-
-/*
- * Free an abandoned slot that is DONE.  The owner, the worker's completion
- * and the reclaimer may all try; the abandoned flag's 1 -> 2 exchange lets
- * exactly one of them do it.
- */
-static bool
-slot_release_abandoned(PguSlot *slot)
-{
-	uint32		one = 1;
-
-	if (!pg_atomic_compare_exchange_u32(&slot->abandoned, &one, 2))
-		return false;
-	Assert(pg_atomic_read_u32(&slot->state) == PGU_SLOT_DONE);
-	pg_atomic_write_u32(&slot->state, PGU_SLOT_FREE);
-	SpinLockAcquire(&pgu_shared->mutex);
-	pgu_shared->reclaimed++;
-	SpinLockRelease(&pgu_shared->mutex);
-	slot_push_free(slot);
-	return true;
+	Assert((v & PGU_SLOT_STATE_MASK) == PGU_SLOT_DONE ||
+		   (v & PGU_SLOT_STATE_MASK) == PGU_SLOT_FILLING);
+	Assert((v & PGU_SLOT_ABANDONED) == 0);
+	/* only the reclaimer could race us, and only for an exited owner */
+	if (pg_atomic_compare_exchange_u32(&slot->state, &v, free_word(v)))
+		slot_push_free(slot, false);
 }
 
 /*
  * The owner gives up on a slot it cannot wait for any longer.  The slot
- * is never reused while an I/O of it may be in flight: the worker completes
- * it as usual and frees it then (or pgu_queue_reclaim() does).
+ * is never reused while an I/O of it may be in flight: if it is DONE it is
+ * freed now, else it is marked ABANDONED and the worker frees it when it
+ * completes it (pgu_slot_complete).
  */
 void
 pgu_slot_abandon(PguSlot *slot)
 {
-	pg_atomic_write_u32(&slot->abandoned, 1);
-	pg_memory_barrier();
-	/* already done: nothing in flight, free it now */
-	if (pg_atomic_read_u32(&slot->state) == PGU_SLOT_DONE)
-		(void) slot_release_abandoned(slot);
+	uint32		v = pg_atomic_read_u32(&slot->state);
+
+	for (;;)
+	{
+		if ((v & PGU_SLOT_STATE_MASK) == PGU_SLOT_DONE)
+		{
+			if (pg_atomic_compare_exchange_u32(&slot->state, &v, free_word(v)))
+			{
+				slot_push_free(slot, true);
+				return;
+			}
+		}
+		else if (pg_atomic_compare_exchange_u32(&slot->state, &v, v | PGU_SLOT_ABANDONED))
+			return;
+		/* v was refreshed by the failed exchange: try again */
+	}
 }
 
 /*
@@ -365,35 +394,23 @@ pgu_queue_reclaim(void)
 	for (i = 0; i < pgu_shared->nslots; i++)
 	{
 		PguSlot    *slot = &pgu_shared->slots[i];
-		uint32		state = pg_atomic_read_u32(&slot->state);
+		uint32		v = pg_atomic_read_u32(&slot->state);
 
-		if (state != PGU_SLOT_DONE && state != PGU_SLOT_FILLING)
+		/* DONE and not abandoned (an abandoned one is freed on completion) */
+		if ((v & (PGU_SLOT_STATE_MASK | PGU_SLOT_ABANDONED)) != PGU_SLOT_DONE)
 			continue;
 		pg_read_barrier();
-		if (state == PGU_SLOT_DONE && pg_atomic_read_u32(&slot->abandoned) == 1)
-		{
-			(void) slot_release_abandoned(slot);	/* counts itself */
-			continue;
-		}
-		if (pg_atomic_read_u32(&slot->abandoned) != 0)
-			continue;			/* being released by somebody else */
 
 		/*
-		 * The owner exited without freeing it.  Only this process (the
-		 * worker) frees slots of exited owners, so nobody races us here.
+		 * The owner exited without freeing it.  The exchange fails if the
+		 * slot was freed and reused meanwhile (its use counter changed).
 		 */
 		if (ProcGlobal->allProcs[slot->owner_procno].pid != slot->owner_pid &&
-			pg_atomic_compare_exchange_u32(&slot->state, &state, PGU_SLOT_FREE))
+			pg_atomic_compare_exchange_u32(&slot->state, &v, free_word(v)))
 		{
-			slot_push_free(slot);
+			slot_push_free(slot, true);
 			n++;
 		}
-	}
-	if (n > 0)
-	{
-		SpinLockAcquire(&pgu_shared->mutex);
-		pgu_shared->reclaimed += n;
-		SpinLockRelease(&pgu_shared->mutex);
 	}
 	return n;
 }
@@ -420,8 +437,9 @@ pgu_queue_snapshot(PguQueueSnapshot *snap)
 	{
 		PguSlot    *slot = &pgu_shared->slots[i];
 
-		if (pg_atomic_read_u32(&slot->state) != PGU_SLOT_FREE &&
-			pg_atomic_read_u32(&slot->abandoned) != 0)
+		uint32		v = pg_atomic_read_u32(&slot->state);
+
+		if ((v & PGU_SLOT_STATE_MASK) != PGU_SLOT_FREE && (v & PGU_SLOT_ABANDONED))
 			snap->abandoned++;
 	}
 }
@@ -450,7 +468,7 @@ pgu_queue_take(PguSlot **slots, int max)
 		pgu_shared->fifo_head = (pgu_shared->fifo_head + 1) % pgu_shared->nslots;
 		pgu_shared->fifo_count--;
 		pgu_shared->nactive++;
-		pg_atomic_write_u32(&slot->state, PGU_SLOT_ACTIVE);
+		slot_set_state(slot, PGU_SLOT_ACTIVE);	/* keeps ABANDONED */
 		slots[n++] = slot;
 	}
 	SpinLockRelease(&pgu_shared->mutex);
@@ -458,35 +476,73 @@ pgu_queue_take(PguSlot **slots, int max)
 	return n;
 }
 
-/* Worker: mark a slot DONE and wake its owner if it sleeps on it. */
+/*
+ * Worker: mark a slot DONE and wake its owner if it sleeps on it; a slot
+ * its owner abandoned is freed instead, in the same exchange.
+ */
 void
 pgu_slot_complete(PguSlot *slot)
 {
 	PGPROC	   *owner = &ProcGlobal->allProcs[slot->owner_procno];
+	uint32		v;
+	uint32		newv;
 
 	pg_memory_barrier();
-	pg_atomic_write_u32(&slot->state, PGU_SLOT_DONE);
+	v = pg_atomic_read_u32(&slot->state);
+	do
+	{
+		if (v & PGU_SLOT_ABANDONED)
+			newv = free_word(v);
+		else
+			newv = (v & ~PGU_SLOT_STATE_MASK) | PGU_SLOT_DONE;
+	} while (!pg_atomic_compare_exchange_u32(&slot->state, &v, newv));
+
 	SpinLockAcquire(&pgu_shared->mutex);
 	pgu_shared->nactive--;
 	SpinLockRelease(&pgu_shared->mutex);
+
+	if ((newv & PGU_SLOT_STATE_MASK) == PGU_SLOT_FREE)
+	{
+		slot_push_free(slot, true);
+		return;
+	}
 	pg_memory_barrier();
 	if (pg_atomic_read_u32(&slot->waiting) != 0)
 		SetLatch(&owner->procLatch);
-	/* its owner gave up on it: free it now that nothing is in flight */
-	if (pg_atomic_read_u32(&slot->abandoned) == 1)
-		(void) slot_release_abandoned(slot);
 }
 
 /* Worker: announce ourselves (not yet accepting: the ring is not up). */
 void
 pgu_worker_attach(Latch *latch)
 {
+	int			i;
+	int			j;
+
 	SpinLockAcquire(&pgu_shared->mutex);
 	pgu_shared->worker_pid = MyProcPid;
 	pgu_shared->worker_latch = latch;
 	pgu_shared->worker_generation++;
 	pgu_shared->accepting = false;
 	SpinLockRelease(&pgu_shared->mutex);
+
+	/*
+	 * Slots still ACTIVE were taken by a worker that could not drain its
+	 * ring (an io_uring_enter error).  That process is gone, and with it
+	 * its ring (the postmaster starts us seconds after it exited): fail
+	 * them, so that they are not lost until restart.
+	 */
+	for (i = 0; i < pgu_shared->nslots; i++)
+	{
+		PguSlot    *slot = &pgu_shared->slots[i];
+
+		if (pgu_slot_state(slot) != PGU_SLOT_ACTIVE)
+			continue;
+		for (j = 0; j < slot->nios; j++)
+			slot->ios[j].result = -ESHUTDOWN;
+		slot->error = -ESHUTDOWN;
+		slot->error_io = 0;
+		pgu_slot_complete(slot);
+	}
 }
 
 /*

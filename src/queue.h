@@ -47,6 +47,16 @@ typedef enum PguOp
 	PGU_OP_PREFETCH = 3			/* read into the OS page cache only */
 } PguOp;
 
+/*
+ * The state word: the PguSlotState in its low bits, the ABANDONED bit (the
+ * owner gave up on the slot: it is freed as soon as it is DONE), and above
+ * them a use counter bumped at every allocation, so that a stale
+ * compare-and-swap of an earlier use of the slot can never succeed.
+ */
+#define PGU_SLOT_STATE_MASK		0x7F
+#define PGU_SLOT_ABANDONED		0x80
+#define PGU_SLOT_USE_SHIFT		8
+
 /* Slot flags */
 #define PGU_FLAG_DIRECT		0x01	/* open with O_DIRECT */
 
@@ -61,9 +71,8 @@ typedef struct PguIoDesc
 
 typedef struct PguSlot
 {
-	pg_atomic_uint32 state;		/* PguSlotState */
+	pg_atomic_uint32 state;		/* PguSlotState | PGU_SLOT_ABANDONED | use << 8 */
 	pg_atomic_uint32 waiting;	/* owner sleeps until this slot is DONE */
-	pg_atomic_uint32 abandoned; /* owner gave up on it: reclaim once DONE */
 	int			owner_procno;	/* requester's pgprocno, for its latch */
 	int			owner_pid;		/* requester's pid: is the owner still there? */
 	uint64		op_id;			/* requester's operation; scopes fd reuse */
@@ -100,6 +109,20 @@ typedef struct PguQueueSnapshot
 	int			abandoned;		/* slots given up by their owner, not yet back */
 	uint64		reclaimed;		/* slots put back after their owner was gone */
 } PguQueueSnapshot;
+
+/* The slot's state (no lock needed; see queue.c for who may change it). */
+static inline uint32
+pgu_slot_state(PguSlot *slot)
+{
+	return pg_atomic_read_u32(&slot->state) & PGU_SLOT_STATE_MASK;
+}
+
+/* Has the worker finished with the slot? */
+static inline bool
+pgu_slot_is_done(PguSlot *slot)
+{
+	return pgu_slot_state(slot) == PGU_SLOT_DONE;
+}
 
 /* shared memory */
 extern Size pgu_shmem_size(void);

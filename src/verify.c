@@ -319,13 +319,26 @@ throttle(PguStream *stream, VerifyState *st, int64 bytes_queued)
 	}
 }
 
-/* Report a trailing partial block or a truncated middle segment. */
+/*
+ * Report a trailing partial block or a truncated middle segment.  Measured
+ * again under the relation extension lock, so that a concurrent extension
+ * (which grows the file page by page, and may start a new segment while we
+ * scanned) is not taken for damage.  Later segments of size zero are
+ * allowed: md.c leaves them behind after a truncation.
+ */
 static void
-check_segment_tails(VerifyState *st, BlockNumber nblocks)
+check_segment_tails(VerifyState *st)
 {
 	char		path[MAXPGPATH];
 	struct stat stbuf;
-	BlockNumber lastseg = nblocks / RELSEG_SIZE;
+	BlockNumber nblocks;
+	BlockNumber lastseg;
+	bool		locked = !RelationUsesLocalBuffers(st->rel);
+
+	if (locked)
+		LockRelationForExtension(st->rel, ExclusiveLock);
+	nblocks = smgrnblocks(RelationGetSmgr(st->rel), st->fork);
+	lastseg = nblocks / RELSEG_SIZE;
 
 	(void) pgu_segment_path(st->rel, st->fork, lastseg * RELSEG_SIZE, path);
 	if (stat(path, &stbuf) == 0 && stbuf.st_size % BLCKSZ != 0)
@@ -337,16 +350,21 @@ check_segment_tails(VerifyState *st, BlockNumber nblocks)
 				 path, (int) (stbuf.st_size % BLCKSZ));
 		emit_row(st, nblocks, "short read", -1, -1, detail);
 	}
-	/* a later segment after a short one: md.c stops counting at the gap */
-	(void) pgu_segment_path(st->rel, st->fork, (lastseg + 1) * RELSEG_SIZE, path);
-	if (stat(path, &stbuf) == 0)
+	/* a later, non-empty segment after a short one: md.c stops at the gap */
+	if ((uint64) (lastseg + 1) * RELSEG_SIZE <= (uint64) MaxBlockNumber)
 	{
-		char		detail[MAXPGPATH + 64];
+		(void) pgu_segment_path(st->rel, st->fork, (lastseg + 1) * RELSEG_SIZE, path);
+		if (stat(path, &stbuf) == 0 && stbuf.st_size > 0)
+		{
+			char		detail[MAXPGPATH + 64];
 
-		snprintf(detail, sizeof(detail),
-				 "segment before file \"%s\" is truncated", path);
-		emit_row(st, nblocks, "short read", -1, -1, detail);
+			snprintf(detail, sizeof(detail),
+					 "segment before file \"%s\" is truncated", path);
+			emit_row(st, nblocks, "short read", -1, -1, detail);
+		}
 	}
+	if (locked)
+		UnlockRelationForExtension(st->rel, ExclusiveLock);
 }
 
 /* What verify_feed works on. */
@@ -407,6 +425,8 @@ verify_fork(VerifyState *st, ForkNumber fork, int64 first, int64 last)
 	feed.first = first;
 	feed.last = last;
 	pgu_stream_run(stream, verify_feed, &feed, NULL);
+	/* interrupts are serviceable again: a progress NOTICE may go out now */
+	pgu_progress_update(st->blocks_done, st->bytes_done);
 }
 
 /* Verify the given forks (or all) of an open relation. */
@@ -442,7 +462,7 @@ verify_relation(VerifyState *st, int forkarg, bool has_range,
 		pgu_progress_set_relation(RelationGetRelid(st->rel), last - first + 1);
 		verify_fork(st, fork, first, last);
 		if (!has_range || last_block < 0 || last_block >= (int64) nblocks)
-			check_segment_tails(st, nblocks);
+			check_segment_tails(st);
 	}
 	if (st->checksum_failures > 0)
 		pgstat_report_checksum_failures_in_db(PGU_REL_LOCATOR(st->rel).dbNode,
