@@ -42,7 +42,7 @@ our @EXPORT = qw(
   slurp_log_from count_matches
   wait_progress
   fault_setup fault_setup_or_skip fault_set fault_reset fault_hits
-  pg_checksum_page
+  pg_checksum_page dedup_hangs
 );
 
 # Generous bound for anything that could hang; these are hang detectors, not
@@ -547,6 +547,20 @@ sub pg_checksum_page
 	$r ^= $_ for @sums;
 	$r ^= $blkno;
 	return ($r % 65535) + 1;
+}
+
+# Hang samples ("pid ..." lines): the last report of each stuck backend.
+sub dedup_hangs
+{
+	my %last;
+	my @order;
+	for my $h (@_)
+	{
+		my ($pid) = $h =~ /^(\S+)/;
+		push @order, $pid unless exists $last{$pid};
+		$last{$pid} = $h;
+	}
+	return map { $last{$_} } @order;
 }
 
 1;

@@ -120,20 +120,6 @@ sub pgbench_finish
 	return ($rc, $tx // 0, ${ $p->{err} });
 }
 
-# The last report of each stuck backend (the samples repeat them).
-sub dedup_hangs
-{
-	my %last;
-	my @order;
-	for my $h (@_)
-	{
-		my ($pid) = $h =~ /^(\S+)/;
-		push @order, $pid unless exists $last{$pid};
-		$last{$pid} = $h;
-	}
-	return map { $last{$_} } @order;
-}
-
 # Non-idle sessions waiting for something, with state_change older than $hang s.
 my $hang_sql = qq{
 SELECT pid || ' ' || coalesce(application_name, '') || ' ' || state || ' ' || wait_event_type || ':' || wait_event

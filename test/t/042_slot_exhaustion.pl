@@ -68,20 +68,6 @@ sub slots
 my $slots0 = slots();
 is($slots0, '4|4|0', 'four request slots, all free');
 
-# The last report of each stuck backend (the samples repeat them).
-sub dedup_hangs
-{
-	my %last;
-	my @order;
-	for my $h (@_)
-	{
-		my ($pid) = $h =~ /^(\S+)/;
-		push @order, $pid unless exists $last{$pid};
-		$last{$pid} = $h;
-	}
-	return map { $last{$_} } @order;
-}
-
 my $hang_sql = qq{
 SELECT pid || ' ' || coalesce(application_name, '') || ' ' || state || ' ' || wait_event_type || ':' || wait_event
        || ' for ' || round(extract(epoch FROM now() - state_change)) || ' s: ' || left(query, 60)
