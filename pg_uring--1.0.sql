@@ -58,6 +58,8 @@ CREATE FUNCTION pg_uring_stats(
     OUT verify_skipped_pages int8,
     OUT verify_skipped_relations int8,
     OUT deferred_writes int8,
+    OUT prewarm_workers_planned int8,
+    OUT prewarm_workers_launched int8,
     OUT io_time_us int8,
     OUT latency_histogram int8[],
     OUT stats_reset timestamptz)

@@ -397,3 +397,69 @@ SELECT pg_uring_prewarm_blocks('pw_big',
      = ceil(:big_blocks / 7.0) AS all_listed;
 SELECT count(*) = :big_rows AND sum(hashtext(h)) = :big_sum AS same_data FROM pw_big;
 SELECT bool_and(h = md5(id::text)) AS rows_intact FROM pw_big;
+
+--
+-- parallel installs: helpers share a buffer-mode prewarm above
+-- pg_uring.min_parallel_prewarm_size (here lowered to 1 MB for a table of
+-- 1 600 blocks, which fits in shared buffers); the count and the data are the
+-- same whether or not helpers could be started.
+--
+SELECT name, setting, unit, boot_val, context, vartype, min_val, max_val
+  FROM pg_settings
+ WHERE name IN ('pg_uring.max_prewarm_workers', 'pg_uring.min_parallel_prewarm_size')
+ ORDER BY name;
+SET pg_uring.max_prewarm_workers = -1;
+SET pg_uring.max_prewarm_workers = 65;
+SET pg_uring.min_parallel_prewarm_size = -1;
+SET pg_uring.min_parallel_prewarm_size = '1MB';
+SHOW pg_uring.min_parallel_prewarm_size;
+SET pg_uring.max_prewarm_workers = 2;
+CREATE TABLE pw_par WITH (autovacuum_enabled = off, fillfactor = 10) AS
+  SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 17600) g;
+SELECT pg_relation_size('pw_par') / 8192 AS par_blocks,
+       count(*) AS par_rows, sum(hashtext(h)) AS par_sum FROM pw_par \gset
+SELECT :par_blocks BETWEEN 1100 AND 2000 AS sized_for_two_helpers;
+SELECT sum(prewarm_workers_planned) AS planned_before,
+       sum(prewarm_workers_launched) AS launched_before FROM pg_uring_stats \gset
+SELECT skipped = 0 AS evicted FROM pg_uring_evict('pw_par');
+SELECT pw_resident('pw_par') AS resident_after_evict;
+SELECT pg_uring_prewarm('pw_par') = :par_blocks AS all_blocks;
+SELECT pw_resident('pw_par') = :par_blocks AS all_resident;
+SELECT count(*) = :par_rows AND sum(hashtext(h)) = :par_sum AS same_data FROM pw_par;
+SELECT sum(prewarm_workers_planned) - :planned_before AS planned,
+       sum(prewarm_workers_launched) - :launched_before <= 2 AS launched_at_most_planned
+  FROM pg_uring_stats;
+-- helpers only (the caller waits), on a block list
+SET parallel_leader_participation = off;
+SELECT sum(prewarm_workers_planned) AS planned_before FROM pg_uring_stats \gset
+SELECT skipped = 0 AS evicted FROM pg_uring_evict('pw_par');
+SELECT pw_resident('pw_par') AS resident_after_evict;
+SELECT pg_uring_prewarm_blocks('pw_par',
+         ARRAY(SELECT g::int8 FROM generate_series(0, :par_blocks - 1) g WHERE g % 4 <> 0))
+     = :par_blocks - ceil(:par_blocks / 4.0) AS all_listed;
+SELECT pw_resident('pw_par') = :par_blocks - ceil(:par_blocks / 4.0) AS exactly_the_listed;
+SELECT sum(prewarm_workers_planned) - :planned_before AS planned FROM pg_uring_stats;
+RESET parallel_leader_participation;
+-- no helper may start: the caller does it all
+SET max_parallel_workers = 0;
+SELECT sum(prewarm_workers_launched) AS launched_before FROM pg_uring_stats \gset
+SELECT skipped = 0 AS evicted FROM pg_uring_evict('pw_par');
+SELECT pw_resident('pw_par') AS resident_after_evict;
+SELECT pg_uring_prewarm('pw_par') = :par_blocks AS all_blocks;
+SELECT pw_resident('pw_par') = :par_blocks AS all_resident;
+SELECT sum(prewarm_workers_launched) - :launched_before AS launched FROM pg_uring_stats;
+RESET max_parallel_workers;
+-- the sync path splits the same way
+SET pg_uring.io_method = sync;
+SELECT skipped = 0 AS evicted FROM pg_uring_evict('pw_par');
+SELECT pw_resident('pw_par') AS resident_after_evict;
+SELECT pg_uring_prewarm('pw_par') = :par_blocks AS all_blocks;
+SELECT pw_resident('pw_par') = :par_blocks AS all_resident;
+RESET pg_uring.io_method;
+-- below the threshold, and in other modes, no helpers
+SELECT sum(prewarm_workers_planned) AS planned_before FROM pg_uring_stats \gset
+SELECT pg_uring_prewarm('pw_par', 'buffer', 'main', 0, 99) AS small;
+SELECT pg_uring_prewarm('pw_par', 'read') = :par_blocks AS all_blocks;
+SELECT sum(prewarm_workers_planned) - :planned_before AS planned FROM pg_uring_stats;
+RESET pg_uring.max_prewarm_workers;
+RESET pg_uring.min_parallel_prewarm_size;

@@ -26,6 +26,8 @@ bool		pgu_sqpoll = false;
 int			pgu_sqpoll_idle = PGU_SQPOLL_IDLE_DEFAULT;
 int			pgu_verify_rate = PGU_VERIFY_RATE_DEFAULT;
 int			pgu_progress_interval = PGU_PROGRESS_INTERVAL_DEFAULT;
+int			pgu_max_prewarm_workers = PGU_MAX_PREWARM_WORKERS_DEFAULT;
+int			pgu_min_parallel_prewarm_size = PGU_MIN_PARALLEL_PREWARM_DEFAULT;
 
 static const struct config_enum_entry io_method_options[] = {
 	{"io_uring", PGU_IO_METHOD_IO_URING, false},
@@ -147,6 +149,28 @@ pgu_define_gucs(void)
 							PGU_PROGRESS_INTERVAL_MAX,
 							PGC_USERSET,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_uring.max_prewarm_workers",
+							"Sets the maximum number of helper processes of one buffer-mode prewarm.",
+							"Helpers are parallel workers, taken from max_parallel_workers and max_worker_processes; 0 makes the caller work alone.",
+							&pgu_max_prewarm_workers,
+							PGU_MAX_PREWARM_WORKERS_DEFAULT,
+							PGU_MAX_PREWARM_WORKERS_MIN,
+							PGU_MAX_PREWARM_WORKERS_MAX,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_uring.min_parallel_prewarm_size",
+							"Sets the smallest buffer-mode prewarm that gets helper processes.",
+							"Each further multiple of this size adds a helper, up to pg_uring.max_prewarm_workers.",
+							&pgu_min_parallel_prewarm_size,
+							PGU_MIN_PARALLEL_PREWARM_DEFAULT,
+							PGU_MIN_PARALLEL_PREWARM_MIN,
+							PGU_MIN_PARALLEL_PREWARM_MAX,
+							PGC_USERSET,
+							GUC_UNIT_BLOCKS,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pg_uring");

@@ -52,6 +52,14 @@ typedef enum PguIoMethod
 #define PGU_PROGRESS_INTERVAL_MIN		0
 #define PGU_PROGRESS_INTERVAL_MAX		3600000
 
+#define PGU_MAX_PREWARM_WORKERS_DEFAULT	2
+#define PGU_MAX_PREWARM_WORKERS_MIN		0
+#define PGU_MAX_PREWARM_WORKERS_MAX		64
+
+#define PGU_MIN_PARALLEL_PREWARM_DEFAULT	8192	/* blocks: 64 MB */
+#define PGU_MIN_PARALLEL_PREWARM_MIN		0
+#define PGU_MIN_PARALLEL_PREWARM_MAX		(PG_INT32_MAX / 2)
+
 /* GUC variables (guc.c) */
 extern int	pgu_io_method;
 extern int	pgu_ring_entries;
@@ -63,6 +71,8 @@ extern bool pgu_sqpoll;
 extern int	pgu_sqpoll_idle;
 extern int	pgu_verify_rate;
 extern int	pgu_progress_interval;
+extern int	pgu_max_prewarm_workers;
+extern int	pgu_min_parallel_prewarm_size;
 
 /* guc.c */
 extern void pgu_define_gucs(void);

@@ -24,6 +24,20 @@
  *	read		read blocks into the kernel page cache (always buffered).
  *	prefetch	posix_fadvise(WILLNEED), issued by the backend.
  *
+ * Parallel installs (buffer mode): a prewarm of at least
+ * pg_uring.min_parallel_prewarm_size blocks is split between the caller and
+ * up to pg_uring.max_prewarm_workers helpers, core parallel workers
+ * (access/parallel.c) that each claim chunks of PGU_PREWARM_CHUNK blocks
+ * from a shared counter and prewarm them exactly as the caller does, with
+ * their own read-ahead window through the same ring.  Core's parallel
+ * machinery gives the rest: helpers share the caller's locks (group
+ * locking), snapshot and settings; an ERROR in a helper is re-thrown in the
+ * caller with the helper's context; the caller's cancel or ERROR
+ * terminates the helpers and waits for them to exit, so none outlives the
+ * call; helpers that cannot be started (max_worker_processes,
+ * max_parallel_workers) leave their share to those that did start,
+ * ultimately the caller.  Their buffer usage is added to the caller's.
+ *
  * For block lists, small gaps between listed blocks are read ahead too
  * when that lets one readv replace several (PGU_READAHEAD_GAP): those
  * filler blocks go to the page cache only, and are neither installed nor
@@ -33,11 +47,16 @@
  */
 #include "postgres.h"
 
+#include "access/parallel.h"
 #include "access/relation.h"
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
+#include "executor/instrument.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "optimizer/optimizer.h"
+#include "port/atomics.h"
 #include "storage/bufmgr.h"
 #include "storage/bufpage.h"
 #include "storage/smgr.h"
@@ -45,15 +64,21 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "buffers.h"
 #include "faults.h"
 #include "pageio.h"
+#include "pg_uring.h"
 #include "progress.h"
 #include "relation.h"
+#include "stats.h"
 
 PG_FUNCTION_INFO_V1(pg_uring_prewarm);
 PG_FUNCTION_INFO_V1(pg_uring_prewarm_blocks);
+
+/* found by name by core's parallel machinery (CreateParallelContext) */
+PGDLLEXPORT void pgu_prewarm_helper_main(dsm_segment *seg, shm_toc *toc);
 
 typedef enum PrewarmMode
 {
@@ -71,13 +96,62 @@ typedef enum PrewarmMode
 /* block_arg of a filler block: read ahead, not installed or counted */
 #define FILLER_ARG				((void *) (intptr_t) 1)
 
-/* State shared with the batch callbacks. */
+/*
+ * Blocks a participant claims at a time from a shared prewarm: large enough
+ * that claims are rare and each participant's read-ahead stays sequential,
+ * small enough that the participants end together.
+ */
+#define PGU_PREWARM_CHUNK		512
+
+/* shm_toc keys of a parallel prewarm */
+#define PGU_KEY_WORK			UINT64CONST(0x5047550000000001)
+#define PGU_KEY_BUFFER_USAGE	UINT64CONST(0x5047550000000002)
+#define PGU_KEY_WAL_USAGE		UINT64CONST(0x5047550000000003)
+
+/*
+ * The work of one prewarm: a range of blocks, or a list, handed out in
+ * chunks.  In dynamic shared memory when helpers share it, else local.
+ */
+typedef struct PrewarmWork
+{
+	Oid			relid;
+	ForkNumber	fork;
+	int64		nentries;		/* blocks to prewarm */
+	BlockNumber first;			/* range: first block (when !is_list) */
+	bool		is_list;		/* the blocks follow the struct */
+	pg_atomic_uint64 next;		/* next entry to claim */
+	pg_atomic_uint64 done;		/* blocks warmed, by all participants */
+	BlockNumber list[FLEXIBLE_ARRAY_MEMBER];	/* ascending, distinct */
+} PrewarmWork;
+
+/* One participant's state, shared with its batch callbacks. */
 typedef struct PrewarmState
 {
 	Relation	rel;
 	ForkNumber	fork;
-	int64		done;			/* blocks warmed */
+	PrewarmWork *work;			/* what all participants share */
+	int64		done;			/* blocks warmed by this participant */
+	bool		leader;			/* reports progress */
 } PrewarmState;
+
+/* Add a batch's warmed blocks to the total; the caller shows progress. */
+static void
+count_done(PrewarmState *st, int64 n)
+{
+	int64		total;
+
+	st->done += n;
+	total = (int64) pg_atomic_add_fetch_u64(&st->work->done, n);
+	if (st->leader)
+		pgu_progress_update(total, total * BLCKSZ);
+}
+
+/* The block of entry i of the work. */
+static inline BlockNumber
+work_block(PrewarmWork *w, int64 i)
+{
+	return w->is_list ? w->list[i] : w->first + (BlockNumber) i;
+}
 
 /* Parse a mode argument, with pg_prewarm's messages. */
 static PrewarmMode
@@ -128,6 +202,7 @@ buffer_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 	PrewarmState *st = (PrewarmState *) arg;
 	int			n = pgu_batch_nblocks(batch);
 	int			i;
+	int64		installed = 0;
 
 	for (i = 0; i < n; i++)
 	{
@@ -141,9 +216,9 @@ buffer_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 		ReleaseBuffer(ReadBufferExtended(st->rel, st->fork,
 										 pgu_batch_block_number(batch, i),
 										 RBM_NORMAL, NULL));
-		st->done++;
+		installed++;
 	}
-	pgu_progress_update(st->done, st->done * BLCKSZ);
+	count_done(st, installed);
 }
 
 /* Batch callback for read mode: every block must have been read in full. */
@@ -158,9 +233,8 @@ read_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 	{
 		if (pgu_batch_block_result(batch, i).err != 0)
 			pgu_batch_report(batch, i, ERROR);
-		st->done++;
 	}
-	pgu_progress_update(st->done, st->done * BLCKSZ);
+	count_done(st, n);
 }
 
 /* What prewarm_feed works on. */
@@ -168,77 +242,252 @@ typedef struct PrewarmFeed
 {
 	PrewarmState *st;
 	PrewarmMode mode;
-	const BlockNumber *blocks;
-	int64		nblocks;
+	bool		stop_for_messages;	/* caller: end the stream for a helper's message */
 } PrewarmFeed;
 
 /*
- * Feed the blocks to the stream.  In buffer mode, blocks already in shared
+ * Feed blocks to the stream, a chunk at a time from the work's shared
+ * counter, until none is left.  In buffer mode, blocks already in shared
  * buffers are not read ahead; core finds them (and counts the use) at once.
+ *
+ * A chunk once claimed is fed whole unless the stream is interrupted (the
+ * call then ends in an ERROR).  The caller stops claiming when a helper has
+ * sent a message (an ERROR, say), so that it is seen without waiting for
+ * the caller's whole share.
  */
 static void
 prewarm_feed(PguStream *stream, void *arg)
 {
 	PrewarmFeed *f = (PrewarmFeed *) arg;
 	PrewarmState *st = f->st;
+	PrewarmWork *w = st->work;
 	bool		buffer = f->mode == PREWARM_BUFFER;
-	const BlockNumber *blocks = f->blocks;
-	int64		nblocks = f->nblocks;
 	char		path[MAXPGPATH];
 	BlockNumber cur_seg = InvalidBlockNumber;
 	BlockNumber last_added = InvalidBlockNumber;
-	int64		i;
 
-	for (i = 0; i < nblocks && !pgu_stream_interrupted(stream); i++)
+	while (!pgu_stream_interrupted(stream) &&
+		   !(f->stop_for_messages && ParallelMessagePending))
 	{
-		BlockNumber blkno = blocks[i];
+		int64		start = (int64) pg_atomic_fetch_add_u64(&w->next, PGU_PREWARM_CHUNK);
+		int64		end;
+		int64		i;
 
-		if (buffer && pgu_buf_is_cached(st->rel, st->fork, blkno))
-		{
-			ReleaseBuffer(ReadBufferExtended(st->rel, st->fork, blkno,
-											 RBM_NORMAL, NULL));
-			st->done++;
-			continue;
-		}
-		if (blkno / RELSEG_SIZE != cur_seg)
-		{
-			cur_seg = blkno / RELSEG_SIZE;
-			(void) pgu_segment_path(st->rel, st->fork, blkno, path);
-			last_added = InvalidBlockNumber;
-		}
+		if (start >= w->nentries)
+			break;
+		end = Min(start + PGU_PREWARM_CHUNK, w->nentries);
+		/* a gap filler never reaches back into another participant's chunk */
+		last_added = InvalidBlockNumber;
 
-		/* read a small gap ahead too, if that makes one readv of two */
-		if (buffer && last_added != InvalidBlockNumber &&
-			blkno > last_added + 1 && blkno - last_added - 1 <= PGU_READAHEAD_GAP)
+		for (i = start; i < end && !pgu_stream_interrupted(stream); i++)
 		{
-			BlockNumber g;
+			BlockNumber blkno = work_block(w, i);
 
-			for (g = last_added + 1; g < blkno; g++)
-				pgu_stream_add(stream, path, g % RELSEG_SIZE, g, NULL, FILLER_ARG);
+			if (buffer && pgu_buf_is_cached(st->rel, st->fork, blkno))
+			{
+				ReleaseBuffer(ReadBufferExtended(st->rel, st->fork, blkno,
+												 RBM_NORMAL, NULL));
+				count_done(st, 1);
+				continue;
+			}
+			if (blkno / RELSEG_SIZE != cur_seg)
+			{
+				cur_seg = blkno / RELSEG_SIZE;
+				(void) pgu_segment_path(st->rel, st->fork, blkno, path);
+				last_added = InvalidBlockNumber;
+			}
+
+			/* read a small gap ahead too, if that makes one readv of two */
+			if (buffer && last_added != InvalidBlockNumber &&
+				blkno > last_added + 1 && blkno - last_added - 1 <= PGU_READAHEAD_GAP)
+			{
+				BlockNumber g;
+
+				for (g = last_added + 1; g < blkno; g++)
+					pgu_stream_add(stream, path, g % RELSEG_SIZE, g, NULL, FILLER_ARG);
+			}
+			pgu_stream_add(stream, path, blkno % RELSEG_SIZE, blkno, NULL, NULL);
+			last_added = blkno;
 		}
-		pgu_stream_add(stream, path, blkno % RELSEG_SIZE, blkno, NULL, NULL);
-		last_added = blkno;
 	}
 }
 
 /*
- * Prewarm the given blocks (ascending, distinct, all < nblocks) of a fork.
- * Returns the number of blocks warmed.
+ * One participant's share: stream chunks of the work until none is left.
+ * The caller (leader) ends its stream when a helper has a message for it,
+ * services the message (an ERROR is re-thrown here), and goes on.
  */
-static int64
-prewarm_blocks(Relation rel, ForkNumber fork, PrewarmMode mode,
-			   const BlockNumber *blocks, int64 nblocks)
+static void
+prewarm_participate(Relation rel, PrewarmWork *w, PrewarmMode mode, bool leader,
+					bool helpers)
 {
 	PrewarmState st;
 	PrewarmFeed feed;
-	PguStream  *stream;
-	int64		i;
 
 	st.rel = rel;
-	st.fork = fork;
+	st.fork = w->fork;
+	st.work = w;
 	st.done = 0;
+	st.leader = leader;
+	feed.st = &st;
+	feed.mode = mode;
+	feed.stop_for_messages = leader && helpers;
 
-	if (nblocks == 0)
+	while (pg_atomic_read_u64(&w->next) < (uint64) w->nentries)
+	{
+		PguStream  *stream;
+
+		stream = pgu_stream_begin(mode == PREWARM_BUFFER ? PGU_OP_PREFETCH : PGU_OP_READ,
+								  false,
+								  mode == PREWARM_BUFFER ? buffer_batch_done : read_batch_done,
+								  &st);
+		/* nothing to undo: we hold no buffer state across the stream */
+		pgu_stream_run(stream, prewarm_feed, &feed, NULL);
+		/* a cancel, or a helper's ERROR, is raised here */
+		CHECK_FOR_INTERRUPTS();
+		/* interrupted but not ended (a cancel held off): stop, as before */
+		if (InterruptPending && (QueryCancelPending || ProcDiePending))
+			break;
+		/* messages that cannot be serviced here wait for the end */
+		if (ParallelMessagePending)
+			feed.stop_for_messages = false;
+	}
+}
+
+/*
+ * How many helpers a buffer-mode prewarm of this many blocks gets: none
+ * below pg_uring.min_parallel_prewarm_size, where starting one costs more
+ * than it saves; one more for each further multiple of it, up to
+ * pg_uring.max_prewarm_workers.  None inside a parallel operation, or where
+ * a parallel context cannot be set up.
+ */
+static int
+prewarm_helpers(Relation rel, int64 nblocks)
+{
+	int64		n;
+	int64		nchunks = (nblocks + PGU_PREWARM_CHUNK - 1) / PGU_PREWARM_CHUNK;
+
+	if (pgu_max_prewarm_workers <= 0 || nblocks < pgu_min_parallel_prewarm_size)
+		return 0;
+	if (IsInParallelMode() || IsParallelWorker() || !IsTransactionState() ||
+		!ActiveSnapshotSet() || RelationUsesLocalBuffers(rel))
+		return 0;
+	n = pgu_min_parallel_prewarm_size > 0 ? nblocks / pgu_min_parallel_prewarm_size : nblocks;
+	/* every participant, the caller too, has a chunk to start with */
+	n = Min(n, nchunks - 1);
+	return (int) Max(Min(n, (int64) pgu_max_prewarm_workers), 0);
+}
+
+/*
+ * Prewarm the work with helpers: set up a parallel context whose shared
+ * memory holds the work, launch them, take part (unless
+ * parallel_leader_participation is off and some helper started), wait.
+ */
+static void
+prewarm_parallel(Relation rel, PrewarmWork *local, PrewarmMode mode, int nhelpers)
+{
+	ParallelContext *pcxt;
+	Size		worksize;
+	PrewarmWork *w;
+	BufferUsage *bufusage;
+	WalUsage   *walusage;
+	int			i;
+
+	worksize = offsetof(PrewarmWork, list) +
+		(local->is_list ? sizeof(BlockNumber) * local->nentries : 0);
+
+	EnterParallelMode();
+	pcxt = CreateParallelContext("pg_uring", "pgu_prewarm_helper_main", nhelpers);
+	shm_toc_estimate_chunk(&pcxt->estimator, worksize);
+	shm_toc_estimate_chunk(&pcxt->estimator, mul_size(sizeof(BufferUsage), nhelpers));
+	shm_toc_estimate_chunk(&pcxt->estimator, mul_size(sizeof(WalUsage), nhelpers));
+	shm_toc_estimate_keys(&pcxt->estimator, 3);
+	InitializeParallelDSM(pcxt);
+
+	/* no dynamic shared memory after all: do it alone */
+	if (pcxt->seg == NULL)
+	{
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		prewarm_participate(rel, local, mode, true, false);
+		return;
+	}
+
+	w = shm_toc_allocate(pcxt->toc, worksize);
+	memcpy(w, local, worksize);
+	pg_atomic_init_u64(&w->next, 0);
+	pg_atomic_init_u64(&w->done, 0);
+	shm_toc_insert(pcxt->toc, PGU_KEY_WORK, w);
+	bufusage = shm_toc_allocate(pcxt->toc, mul_size(sizeof(BufferUsage), nhelpers));
+	memset(bufusage, 0, mul_size(sizeof(BufferUsage), nhelpers));
+	shm_toc_insert(pcxt->toc, PGU_KEY_BUFFER_USAGE, bufusage);
+	walusage = shm_toc_allocate(pcxt->toc, mul_size(sizeof(WalUsage), nhelpers));
+	memset(walusage, 0, mul_size(sizeof(WalUsage), nhelpers));
+	shm_toc_insert(pcxt->toc, PGU_KEY_WAL_USAGE, walusage);
+
+	LaunchParallelWorkers(pcxt);
+	pgu_count(pgu_io_method == PGU_IO_METHOD_SYNC ? PGU_PATH_SYNC : PGU_PATH_RING,
+			  PGU_C_PREWARM_WORKERS_PLANNED, nhelpers);
+	pgu_count(pgu_io_method == PGU_IO_METHOD_SYNC ? PGU_PATH_SYNC : PGU_PATH_RING,
+			  PGU_C_PREWARM_WORKERS_LAUNCHED, pcxt->nworkers_launched);
+
+	/* as core's parallel scans: the caller works too, unless told not to */
+	if (parallel_leader_participation || pcxt->nworkers_launched == 0)
+		prewarm_participate(rel, w, mode, true, pcxt->nworkers_launched > 0);
+
+	/* an ERROR of a helper is re-thrown here, with its context */
+	WaitForParallelWorkersToFinish(pcxt);
+
+	/*
+	 * Every helper that started ran its share to the end or raised an
+	 * ERROR (re-thrown above); a helper that was registered but never ran
+	 * took no chunk.  What is left, the caller does.
+	 */
+	if (pg_atomic_read_u64(&w->next) < (uint64) w->nentries)
+		prewarm_participate(rel, w, mode, true, false);
+
+	for (i = 0; i < pcxt->nworkers_launched; i++)
+		InstrAccumParallelQuery(&bufusage[i], &walusage[i]);
+
+	pg_atomic_write_u64(&local->done, pg_atomic_read_u64(&w->done));
+	DestroyParallelContext(pcxt);
+	ExitParallelMode();
+}
+
+/*
+ * Entry point of a prewarm helper (a core parallel worker): prewarm chunks
+ * of the caller's work until none is left.
+ */
+PGDLLEXPORT void
+pgu_prewarm_helper_main(dsm_segment *seg, shm_toc *toc)
+{
+	PrewarmWork *w = shm_toc_lookup(toc, PGU_KEY_WORK, false);
+	BufferUsage *bufusage = shm_toc_lookup(toc, PGU_KEY_BUFFER_USAGE, false);
+	WalUsage   *walusage = shm_toc_lookup(toc, PGU_KEY_WAL_USAGE, false);
+	Relation	rel;
+
+	pgu_check_loaded();
+	InstrStartParallelQuery();
+	/* the caller holds this lock; group locking grants it at once */
+	rel = relation_open(w->relid, AccessShareLock);
+	prewarm_participate(rel, w, PREWARM_BUFFER, false, false);
+	relation_close(rel, AccessShareLock);
+	InstrEndParallelQuery(&bufusage[ParallelWorkerNumber],
+						  &walusage[ParallelWorkerNumber]);
+}
+
+/*
+ * Prewarm the work's blocks (ascending, distinct, all < the fork's size).
+ * Returns the number of blocks warmed.
+ */
+static int64
+prewarm_work(Relation rel, PrewarmWork *w, PrewarmMode mode)
+{
+	int64		i;
+	int64		done = 0;
+	int			nhelpers;
+
+	if (w->nentries == 0)
 		return 0;
 
 	/*
@@ -251,25 +500,26 @@ prewarm_blocks(Relation rel, ForkNumber fork, PrewarmMode mode,
 
 	if (mode == PREWARM_PREFETCH)
 	{
-		for (i = 0; i < nblocks; i++)
+		for (i = 0; i < w->nentries; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			(void) PrefetchBuffer(rel, fork, blocks[i]);
-			st.done++;
+			(void) PrefetchBuffer(rel, w->fork, work_block(w, i));
+			done++;
 		}
-		return st.done;
+		return done;
 	}
 
 	/* our own temporary tables live in local buffers: core does the work */
 	if (mode == PREWARM_BUFFER && RelationUsesLocalBuffers(rel))
 	{
-		for (i = 0; i < nblocks; i++)
+		for (i = 0; i < w->nentries; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			ReleaseBuffer(ReadBufferExtended(rel, fork, blocks[i], RBM_NORMAL, NULL));
-			st.done++;
+			ReleaseBuffer(ReadBufferExtended(rel, w->fork, work_block(w, i),
+											 RBM_NORMAL, NULL));
+			done++;
 		}
-		return st.done;
+		return done;
 	}
 
 	/*
@@ -278,22 +528,34 @@ prewarm_blocks(Relation rel, ForkNumber fork, PrewarmMode mode,
 	 * standbys, since nothing but core ever touches a buffer.
 	 */
 	pgu_progress_start(mode == PREWARM_BUFFER ? "prewarm buffer" : "prewarm read",
-					   RelationGetRelid(rel), nblocks);
-	stream = pgu_stream_begin(mode == PREWARM_BUFFER ? PGU_OP_PREFETCH : PGU_OP_READ,
-							  false,
-							  mode == PREWARM_BUFFER ? buffer_batch_done : read_batch_done,
-							  &st);
-	feed.st = &st;
-	feed.mode = mode;
-	feed.blocks = blocks;
-	feed.nblocks = nblocks;
-	/* nothing to undo: we hold no buffer state across the stream */
-	pgu_stream_run(stream, prewarm_feed, &feed, NULL);
+					   RelationGetRelid(rel), w->nentries);
+	pg_atomic_init_u64(&w->next, 0);
+	pg_atomic_init_u64(&w->done, 0);
+	nhelpers = mode == PREWARM_BUFFER ? prewarm_helpers(rel, w->nentries) : 0;
+	if (nhelpers > 0)
+		prewarm_parallel(rel, w, mode, nhelpers);
+	else
+		prewarm_participate(rel, w, mode, true, false);
+	done = (int64) pg_atomic_read_u64(&w->done);
 	/* interrupts are serviceable again: a progress NOTICE may go out now */
-	pgu_progress_update(st.done, st.done * BLCKSZ);
+	pgu_progress_update(done, done * BLCKSZ);
 	pgu_progress_end();
 
-	return st.done;
+	return done;
+}
+
+/* A work descriptor for a range of blocks. */
+static PrewarmWork *
+work_range(Relation rel, ForkNumber fork, BlockNumber first, int64 count)
+{
+	PrewarmWork *w = palloc0(offsetof(PrewarmWork, list));
+
+	w->relid = RelationGetRelid(rel);
+	w->fork = fork;
+	w->nentries = count;
+	w->first = first;
+	w->is_list = false;
+	return w;
 }
 
 /* SQL: pg_uring_prewarm(rel, mode, fork, first_block, last_block) */
@@ -309,8 +571,7 @@ pg_uring_prewarm(PG_FUNCTION_ARGS)
 	int64		first_block;
 	int64		last_block;
 	int64		count;
-	int64		i;
-	BlockNumber *blocks;
+	PrewarmWork *w;
 
 	pgu_check_loaded();
 
@@ -346,13 +607,10 @@ pg_uring_prewarm(PG_FUNCTION_ARGS)
 	}
 
 	count = last_block >= first_block ? last_block - first_block + 1 : 0;
-	blocks = palloc(sizeof(BlockNumber) * Max(count, 1));
-	for (i = 0; i < count; i++)
-		blocks[i] = (BlockNumber) (first_block + i);
+	w = work_range(rel, fork, (BlockNumber) Max(first_block, 0), count);
+	count = prewarm_work(rel, w, mode);
 
-	count = prewarm_blocks(rel, fork, mode, blocks, count);
-
-	pfree(blocks);
+	pfree(w);
 	relation_close(rel, AccessShareLock);
 	PG_RETURN_INT64(count);
 }
@@ -381,6 +639,7 @@ pg_uring_prewarm_blocks(PG_FUNCTION_ARGS)
 	Datum	   *elems;
 	bool	   *elem_nulls;
 	int			nelems;
+	PrewarmWork *w;
 	BlockNumber *blocks;
 	int			n = 0;
 	int			i;
@@ -408,7 +667,9 @@ pg_uring_prewarm_blocks(PG_FUNCTION_ARGS)
 
 	deconstruct_array(arr, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
 					  &elems, &elem_nulls, &nelems);
-	blocks = palloc(sizeof(BlockNumber) * Max(nelems, 1));
+	w = palloc0(add_size(offsetof(PrewarmWork, list),
+						 mul_size(sizeof(BlockNumber), Max(nelems, 1))));
+	blocks = w->list;
 	for (i = 0; i < nelems; i++)
 	{
 		int64		b;
@@ -434,9 +695,13 @@ pg_uring_prewarm_blocks(PG_FUNCTION_ARGS)
 		if (n == 0 || blocks[n - 1] != blocks[i])
 			blocks[n++] = blocks[i];
 
-	count = prewarm_blocks(rel, fork, mode, blocks, n);
+	w->relid = RelationGetRelid(rel);
+	w->fork = fork;
+	w->nentries = n;
+	w->is_list = true;
+	count = prewarm_work(rel, w, mode);
 
-	pfree(blocks);
+	pfree(w);
 	relation_close(rel, AccessShareLock);
 	PG_RETURN_INT64(count);
 }
