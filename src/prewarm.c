@@ -27,7 +27,7 @@
  * Parallel installs (buffer mode): a prewarm of at least
  * pg_uring.min_parallel_prewarm_size blocks is split between the caller and
  * up to pg_uring.max_prewarm_workers helpers, core parallel workers
- * (access/parallel.c) that each claim chunks of PGU_PREWARM_CHUNK blocks
+ * (access/parallel.c) that each claim chunks of blocks (PGU_PREWARM_CHUNK_*)
  * from a shared counter and prewarm them exactly as the caller does, with
  * their own read-ahead window through the same ring.  Core's parallel
  * machinery gives the rest: helpers share the caller's locks (group
@@ -99,9 +99,11 @@ typedef enum PrewarmMode
 /*
  * Blocks a participant claims at a time from a shared prewarm: large enough
  * that claims are rare and each participant's read-ahead stays sequential,
- * small enough that the participants end together.
+ * small enough that the participants end together (at least eight chunks
+ * each, down to the smallest).
  */
-#define PGU_PREWARM_CHUNK		512
+#define PGU_PREWARM_CHUNK_MAX	512
+#define PGU_PREWARM_CHUNK_MIN	32
 
 /* shm_toc keys of a parallel prewarm */
 #define PGU_KEY_WORK			UINT64CONST(0x5047550000000001)
@@ -117,6 +119,7 @@ typedef struct PrewarmWork
 	Oid			relid;
 	ForkNumber	fork;
 	int64		nentries;		/* blocks to prewarm */
+	int			chunk;			/* entries claimed at a time */
 	BlockNumber first;			/* range: first block (when !is_list) */
 	bool		is_list;		/* the blocks follow the struct */
 	pg_atomic_uint64 next;		/* next entry to claim */
@@ -206,6 +209,9 @@ buffer_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 
 	for (i = 0; i < n; i++)
 	{
+		/* cancelled or terminated: the call ends in an ERROR, stop now */
+		if (pgu_stream_interrupted(stream))
+			break;
 		if (pgu_batch_block_arg(batch, i) == FILLER_ARG)
 			continue;
 		/* the read-ahead failed: say which file and blocks, as core would */
@@ -243,6 +249,8 @@ typedef struct PrewarmFeed
 	PrewarmState *st;
 	PrewarmMode mode;
 	bool		stop_for_messages;	/* caller: end the stream for a helper's message */
+	int64		pos;			/* next entry of the claimed chunk */
+	int64		end;			/* end of the claimed chunk */
 } PrewarmFeed;
 
 /*
@@ -251,9 +259,9 @@ typedef struct PrewarmFeed
  * buffers are not read ahead; core finds them (and counts the use) at once.
  *
  * A chunk once claimed is fed whole unless the stream is interrupted (the
- * call then ends in an ERROR).  The caller stops claiming when a helper has
- * sent a message (an ERROR, say), so that it is seen without waiting for
- * the caller's whole share.
+ * call then ends in an ERROR).  The caller ends its stream as soon as a
+ * helper has sent a message (an ERROR, say), so that it is seen at once,
+ * and goes on where it stopped in its next stream.
  */
 static void
 prewarm_feed(PguStream *stream, void *arg)
@@ -266,22 +274,28 @@ prewarm_feed(PguStream *stream, void *arg)
 	BlockNumber cur_seg = InvalidBlockNumber;
 	BlockNumber last_added = InvalidBlockNumber;
 
-	while (!pgu_stream_interrupted(stream) &&
-		   !(f->stop_for_messages && ParallelMessagePending))
+	for (;;)
 	{
-		int64		start = (int64) pg_atomic_fetch_add_u64(&w->next, PGU_PREWARM_CHUNK);
-		int64		end;
-		int64		i;
-
-		if (start >= w->nentries)
-			break;
-		end = Min(start + PGU_PREWARM_CHUNK, w->nentries);
-		/* a gap filler never reaches back into another participant's chunk */
-		last_added = InvalidBlockNumber;
-
-		for (i = start; i < end && !pgu_stream_interrupted(stream); i++)
+		if (f->pos >= f->end)
 		{
-			BlockNumber blkno = work_block(w, i);
+			int64		start = (int64) pg_atomic_fetch_add_u64(&w->next, w->chunk);
+
+			if (start >= w->nentries)
+				break;
+			f->pos = start;
+			f->end = Min(start + w->chunk, w->nentries);
+			/* a gap filler never reaches back into another participant's chunk */
+			last_added = InvalidBlockNumber;
+		}
+
+		while (f->pos < f->end)
+		{
+			BlockNumber blkno;
+
+			if (pgu_stream_interrupted(stream) ||
+				(f->stop_for_messages && ParallelMessagePending))
+				return;
+			blkno = work_block(w, f->pos++);
 
 			if (buffer && pgu_buf_is_cached(st->rel, st->fork, blkno))
 			{
@@ -332,8 +346,10 @@ prewarm_participate(Relation rel, PrewarmWork *w, PrewarmMode mode, bool leader,
 	feed.st = &st;
 	feed.mode = mode;
 	feed.stop_for_messages = leader && helpers;
+	feed.pos = feed.end = 0;
 
-	while (pg_atomic_read_u64(&w->next) < (uint64) w->nentries)
+	while (feed.pos < feed.end ||
+		   pg_atomic_read_u64(&w->next) < (uint64) w->nentries)
 	{
 		PguStream  *stream;
 
@@ -365,7 +381,6 @@ static int
 prewarm_helpers(Relation rel, int64 nblocks)
 {
 	int64		n;
-	int64		nchunks = (nblocks + PGU_PREWARM_CHUNK - 1) / PGU_PREWARM_CHUNK;
 
 	if (pgu_max_prewarm_workers <= 0 || nblocks < pgu_min_parallel_prewarm_size)
 		return 0;
@@ -373,9 +388,18 @@ prewarm_helpers(Relation rel, int64 nblocks)
 		!ActiveSnapshotSet() || RelationUsesLocalBuffers(rel))
 		return 0;
 	n = pgu_min_parallel_prewarm_size > 0 ? nblocks / pgu_min_parallel_prewarm_size : nblocks;
-	/* every participant, the caller too, has a chunk to start with */
-	n = Min(n, nchunks - 1);
+	/* every participant, the caller too, has a smallest chunk to start with */
+	n = Min(n, nblocks / PGU_PREWARM_CHUNK_MIN - 1);
 	return (int) Max(Min(n, (int64) pgu_max_prewarm_workers), 0);
+}
+
+/* Chunk size for this many blocks and participants. */
+static int
+prewarm_chunk(int64 nblocks, int nparticipants)
+{
+	int64		c = nblocks / (8 * (int64) nparticipants);
+
+	return (int) Max(Min(c, PGU_PREWARM_CHUNK_MAX), PGU_PREWARM_CHUNK_MIN);
 }
 
 /*
@@ -532,6 +556,7 @@ prewarm_work(Relation rel, PrewarmWork *w, PrewarmMode mode)
 	pg_atomic_init_u64(&w->next, 0);
 	pg_atomic_init_u64(&w->done, 0);
 	nhelpers = mode == PREWARM_BUFFER ? prewarm_helpers(rel, w->nentries) : 0;
+	w->chunk = prewarm_chunk(w->nentries, nhelpers + 1);
 	if (nhelpers > 0)
 		prewarm_parallel(rel, w, mode, nhelpers);
 	else

@@ -27,7 +27,10 @@ use Time::HiRes qw(usleep);
 use PgUringTest;
 
 my $rounds = soak() ? 40 : 6;
-my $node = pgu_node('race', conf => "shared_buffers = 160MB\n");
+# parallel installs: every pg_uring prewarm of t gets helpers (as many as
+# max_worker_processes leaves), which race the other readers too
+my $node = pgu_node('race',
+	conf => "shared_buffers = 160MB\npg_uring.min_parallel_prewarm_size = '4MB'\n");
 my ($ring_up, $why) = ring_check($node);
 
 my $nblocks = make_table($node, 'postgres', 't', 96);
@@ -63,6 +66,7 @@ my $nsess = scalar @sessions;
 my $now_us = "(extract(epoch FROM clock_timestamp()) * 1000000)::int8";
 
 my $overlapped = 0;
+my $helpers    = 0;
 for my $round (1 .. $rounds)
 {
 	$node->restart;
@@ -126,8 +130,11 @@ for my $round (1 .. $rounds)
 	$overlapped++ if $overlap;
 	is(pinned_buffers($node, 'postgres', 't'), '0', "round $round: no buffer of t left pinned");
 	is($node->safe_psql('postgres', $md5_sql), $md5, "round $round: content intact");
+	# (statistics start from zero at each restart)
+	$helpers += $node->safe_psql('postgres', 'SELECT sum(prewarm_workers_launched) FROM pg_uring_stats');
 }
 is($overlapped, $rounds, "the readers overlapped in every round ($overlapped of $rounds)");
+cmp_ok($helpers, '>', 0, "prewarm helpers took part in the races ($helpers launched)");
 
 my ($ret, $out, $err) = $node->psql('postgres',
 	"CREATE EXTENSION amcheck; SELECT bt_index_check('t_pkey', true); "

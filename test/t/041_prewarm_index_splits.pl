@@ -49,7 +49,10 @@ my $hang = 30;    # seconds: any wait longer than this is a hang
 my $ntags = 200;
 
 my $node = pgu_node('idxsplit',
-	conf => "shared_buffers = 128MB\nmax_connections = 40\ngin_pending_list_limit = 64\n");
+	conf => "shared_buffers = 128MB\nmax_connections = 40\ngin_pending_list_limit = 64\n"
+	  # parallel installs: prewarms of 2 MB and more get helpers, which
+	  # race the splits too
+	  . "pg_uring.min_parallel_prewarm_size = '2MB'\n");
 my ($ring_up, $ring_why) = ring_check($node);
 $node->safe_psql('postgres', 'CREATE EXTENSION amcheck; CREATE EXTENSION pgstattuple');
 
@@ -364,6 +367,9 @@ SKIP:
 my $log = slurp_log_from($node, 0);
 unlike($log, qr/PANIC|was terminated by signal|invalid page|checksum verification failed|unexpected zero page|could not read block/,
 	'no PANIC, crash, invalid page or read error in the log');
+
+cmp_ok($node->safe_psql('postgres', 'SELECT sum(prewarm_workers_launched) FROM pg_uring_stats'),
+	'>', 0, 'prewarm helpers took part (parallel installs during the splits)');
 
 $node->stop;
 done_testing();
