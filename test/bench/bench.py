@@ -283,6 +283,10 @@ def _title_kind(title, bpid, pid):
     return t or '?'
 
 
+CLUSTER_KEYS = ('cluster_cpu_s', 'cluster_cpu_s_per_gb', 'cluster_cpu_detail', 'cluster_procs_started',
+                'cluster_procs_exited')
+
+
 def cluster_delta(c0, c1, bpid):
     """(CPU seconds of the cluster between two snapshots, detail string,
     processes started, processes gone)"""
@@ -1592,7 +1596,7 @@ def pg18_paragraphs(meta):
             % (p.get('version'), p.get('root'), p.get('pgdata'), p.get('port'), p.get('data_checksums'),
                p.get('nblocks', 0), meta['nblocks'], p.get('index_nblocks', 0), meta['index_nblocks'],
                ', '.join(p.get('io_methods') or []), p.get('io_workers'), p.get('io_combine_limit'),
-               p.get('effective_io_concurrency'), PG18_WORKER_CASE), '', cpu,
+               p.get('effective_io_concurrency'), PG18_WORKER_CASE), '', cpu, '',
             'On the pg18 rows, syscalls/page counts only the backend\'s read/write calls: not the io '
             'workers\', nor io_uring_enter (io_method = io_uring).', '']
 
@@ -1928,6 +1932,8 @@ def main():
         for k in r:
             if k not in keys:
                 keys.append(k)
+    # the cluster CPU columns go last, so that the others keep their places
+    keys = [k for k in keys if k not in CLUSTER_KEYS] + [k for k in keys if k in CLUSTER_KEYS]
     with open(os.path.join(OUT, 'results.csv'), 'w', newline='') as f:
         w = csv.DictWriter(f, fieldnames=keys)
         w.writeheader()
