@@ -15,6 +15,14 @@ second cluster runs the previous release: a copy of the data directory, on
 its own port, started with the baseline build's binaries (a private copy of
 the same PostgreSQL with the old pg_uring installed).  Its cases ("claims")
 alternate with the others; only one cluster runs at a time.
+
+With BENCH_PG18=1 (run.sh sets BENCH_PG18_ROOT and BENCH_PG18_SCRATCH) a
+PostgreSQL 18 cluster in the Debian sid root (test/debroot.sh) gets the same
+table and runs contrib pg_prewarm under each io_method ("pg18 ..." cases),
+alternating with the others in the same rounds and cells.
+
+Every case also records the CPU of the whole cluster (cluster_snapshot:
+postmaster utime+stime+cutime+cstime plus every live descendant's).
 """
 import csv
 import ctypes
@@ -93,6 +101,16 @@ BASE_REV = env('BENCH_BASELINE_REV', '')
 BASE_PORT = int(env('BENCH_BASELINE_PORT', str(PORT + 1)))
 PGDATA_BASE = os.path.join(SCRATCH, 'data_base')
 SERVER_LOG_BASE = os.path.join(SCRATCH, 'server_base.log')
+# the PostgreSQL 18 anchor (BENCH_PG18=1): a cluster in the Debian sid root
+# (test/debroot.sh), run with contrib pg_prewarm under each io_method
+PG18 = env('BENCH_PG18', '0') == '1'
+PG18_ROOT = env('BENCH_PG18_ROOT', '')            # the root, as the host sees it (run.sh)
+PG18_INNER = env('BENCH_PG18_SCRATCH', '')        # its scratch directory, as seen inside the root
+PG18_PORT = int(env('BENCH_PG18_PORT', str(PORT + 2)))
+PG18_METHODS = env('BENCH_PG18_IO_METHODS', 'worker io_uring sync').split()
+PG18_WORKLOADS_ENV = env('BENCH_PG18_WORKLOADS', '')    # default: every workload
+PG18_BINDIR = '/usr/lib/postgresql/18/bin'        # inside the root
+PG18_WORKER_CASE = 'pg18 pg_prewarm/buffer io_method=worker'
 DB = 'bench'
 TABLE = 'bench_table'
 INDEX = 'bench_table_pkey'
@@ -200,6 +218,93 @@ def proc_snapshot(pid):
         return None
 
 
+def _stat_times(pid):
+    """(ppid, utime+stime, cutime+cstime) of a process, in ticks; None if gone"""
+    try:
+        s = read_file('/proc/%d/stat' % pid)
+    except OSError:
+        return None
+    f = s[s.rindex(')') + 2:].split()
+    return int(f[1]), int(f[11]) + int(f[12]), int(f[13]) + int(f[14])
+
+
+def _proc_title(pid):
+    try:
+        t = read_file('/proc/%d/cmdline' % pid).replace('\0', ' ').strip()
+    except OSError:
+        return '?'
+    return t
+
+
+def cluster_snapshot(pmpid):
+    """CPU of a whole cluster: the postmaster's utime+stime+cutime+cstime
+    (cutime/cstime hold every child it has reaped, e.g. exited helper
+    workers) plus utime+stime+cutime+cstime of every live descendant (all
+    threads: /proc/PID/stat of a process sums its threads, live and exited).
+    The postmaster is read before and after the descendants; if a child was
+    reaped in between (its time moved into cutime, so it could be counted
+    twice or not at all), the scan is repeated.  Returns {'ticks', 'pids':
+    {pid: (title, ticks)}} or None."""
+    if not pmpid:
+        return None
+    for _ in range(10):
+        a = _stat_times(pmpid)
+        if a is None:
+            return None
+        kids = {}
+        for d in os.listdir('/proc'):
+            if d.isdigit():
+                t = _stat_times(int(d))
+                if t is not None:
+                    kids.setdefault(t[0], []).append((int(d), t[1] + t[2]))
+        b = _stat_times(pmpid)
+        if b is None:
+            return None
+        if b[2] == a[2]:
+            break
+    pids = {pmpid: ('postmaster', b[1])}       # its own time; reaped children apart
+    todo = [pmpid]
+    while todo:
+        p = todo.pop()
+        for k, ticks in kids.get(p, []):
+            if k not in pids:
+                pids[k] = (_proc_title(k), ticks)
+                todo.append(k)
+    return {'ticks': sum(t for _, t in pids.values()) + b[2], 'reaped': b[2], 'pids': pids}
+
+
+def _title_kind(title, bpid, pid):
+    if pid == bpid:
+        return 'backend'
+    if title == 'postmaster':
+        return title
+    t = re.sub(r'^postgres:\s*', '', title)
+    t = re.sub(r'\s+\d+$', '', t)          # io worker 2 -> io worker
+    return t or '?'
+
+
+CLUSTER_KEYS = ('cluster_cpu_s', 'cluster_cpu_s_per_gb', 'cluster_cpu_detail', 'cluster_procs_started',
+                'cluster_procs_exited')
+
+
+def cluster_delta(c0, c1, bpid):
+    """(CPU seconds of the cluster between two snapshots, detail string,
+    processes started, processes gone)"""
+    if not c0 or not c1:
+        return None, '', None, None
+    kinds = {}
+    for pid, (title, ticks) in c1['pids'].items():
+        k = _title_kind(title, bpid, pid)
+        kinds[k] = kinds.get(k, 0) + ticks - (c0['pids'].get(pid, (None, 0))[1])
+    gone = [pid for pid in c0['pids'] if pid not in c1['pids']]
+    # processes that exited in the window: their whole life is in the
+    # postmaster's cutime/cstime now, less what was counted at the start
+    kinds['exited'] = (c1['reaped'] - c0['reaped']) - sum(c0['pids'][p][1] for p in gone)
+    started = len([p for p in c1['pids'] if p not in c0['pids']])
+    detail = ', '.join('%s %.2f' % (k, v / CLK_TCK) for k, v in sorted(kinds.items(), key=lambda x: -x[1]) if v)
+    return (c1['ticks'] - c0['ticks']) / CLK_TCK, detail, started, len(gone)
+
+
 def cpu_totals():
     f = read_file('/proc/stat').splitlines()[0].split()[1:]
     v = [int(x) for x in f]
@@ -261,6 +366,11 @@ class Cluster:
         self.hp_need = 0
         self.has_evict = self.has_verify = False
         self.stats_cols = None          # pg_uring_stats columns the benchmark reads, as this build has them
+        self.has_uring = True           # pg_uring is loaded (not in the PostgreSQL 18 cluster)
+        self.sockdir = SCRATCH
+        self.io_method = None           # PostgreSQL 18's io_method (restart GUC), None = not set
+        self.relpaths = None            # {'table': ..., 'index': ...} when they differ from the dataset's
+        self.expected = None            # {workload: blocks} when they differ from the dataset's
 
     def pgctl(self, *args, check=True):
         return run(AS_PG + [os.path.join(self.bindir, 'pg_ctl'), '-D', self.pgdata, '-l', self.logfile]
@@ -315,8 +425,19 @@ include_if_exists = 'bench_case.conf'
             self.huge = huge
         with open(self.conf_case, 'w') as f:
             f.write("shared_buffers = '%dMB'\nhuge_pages = %s\n" % (self.shared_buffers_mb, self.huge))
+            if self.io_method:
+                f.write("io_method = %s\n" % self.io_method)
+        self.chown(self.conf_case)
+
+    def chown(self, path):
         if IS_ROOT:
-            shutil.chown(self.conf_case, 'postgres', 'postgres')
+            shutil.chown(path, 'postgres', 'postgres')
+
+    def postmaster_pid(self):
+        try:
+            return int(read_file(os.path.join(self.pgdata, 'postmaster.pid')).split('\n')[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
     def running(self):
         return os.path.exists(os.path.join(self.pgdata, 'postmaster.pid'))
@@ -386,7 +507,7 @@ include_if_exists = 'bench_case.conf'
         last = None
         for _ in range(100):
             try:
-                return pgwire.Conn(SCRATCH, self.port, 'postgres', dbname)
+                return pgwire.Conn(self.sockdir, self.port, 'postgres', dbname)
             except (OSError, pgwire.PGError) as e:      # starting up
                 last = e
                 time.sleep(0.1)
@@ -417,6 +538,85 @@ include_if_exists = 'bench_case.conf'
         return self.stats_cols
 
 
+class Cluster18(Cluster):
+    """PostgreSQL 18 in the Debian sid root (test/debroot.sh): its commands
+    run inside the root as the root's postgres user; the benchmark reads its
+    files, socket and /proc from the host (the root is a directory on the
+    same disk and shares the kernel, so the postmaster's pid is a host pid)"""
+
+    def __init__(self, root, inner, port):
+        self.root, self.inner = root, inner
+        self.inner_pgdata = inner + '/data'
+        super().__init__('pg18', PG18_BINDIR, root + self.inner_pgdata, port, root + inner + '/server.log')
+        self.inner_log = inner + '/server.log'
+        self.has_uring = False
+        self.sockdir = root + inner
+        self.io_method = PG18_METHODS[0] if PG18_METHODS else 'worker'
+        self.uid = self.gid = None
+        for line in read_file(os.path.join(root, 'etc/passwd')).splitlines():
+            f = line.split(':')
+            if f[0] == 'postgres':
+                self.uid, self.gid = int(f[2]), int(f[3])
+        if self.uid is None:
+            raise BenchFailure('pg18: no user postgres in %s/etc/passwd' % root)
+
+    def cmd(self, args):
+        """args inside the root as its postgres user: what `test/debroot.sh run
+        18` does, without (re)binding this checkout at ROOT/pg_uring, which
+        other sessions use for their own trees (run.sh mounted the rest)"""
+        for m in ('proc', 'dev'):
+            if not os.path.ismount(os.path.join(self.root, m)):
+                raise BenchFailure('pg18: %s/%s is no longer mounted (test/debroot.sh umount 18 by someone?)'
+                                   % (self.root, m))
+        return (['chroot', self.root, 'env', '-i',
+                 'PATH=%s:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' % PG18_BINDIR,
+                 'HOME=/root', 'LANG=C.UTF-8', 'runuser', '-u', 'postgres', '--'] + list(args))
+
+    def chown(self, path):
+        os.chown(path, self.uid, self.gid)
+
+    def pgctl(self, *args, check=True):
+        return run(self.cmd([PG18_BINDIR + '/pg_ctl', '-D', self.inner_pgdata, '-l', self.inner_log]
+                            + list(args)), check=check, capture=True)
+
+    def initdb(self):
+        r = run(self.cmd([PG18_BINDIR + '/initdb', '--data-checksums', '-A', 'trust', '-U', 'postgres',
+                          '-E', 'UTF8', '--locale=C', '-D', self.inner_pgdata]), capture=True, check=False)
+        if r.returncode != 0:
+            raise BenchFailure('pg18: initdb failed:\n' + r.stdout)
+        # the host cluster's settings, without pg_uring; io_method comes
+        # with each case (bench_case.conf), io_workers etc. stay at the defaults
+        with open(os.path.join(self.pgdata, 'postgresql.conf'), 'a') as f:
+            f.write("""
+# ---- pg_uring benchmark (test/bench/run.sh): PostgreSQL 18 anchor ----
+port = %d
+listen_addresses = ''
+unix_socket_directories = '%s'
+max_connections = 20
+wal_level = minimal
+max_wal_senders = 0
+max_wal_size = 8GB
+checkpoint_timeout = 1h
+autovacuum = off
+jit = off
+log_line_prefix = '%%m [%%p] %%b '
+include_if_exists = 'bench_case.conf'
+""" % (self.port, self.inner))
+        self.write_case_conf()
+
+    def huge_pages_needed(self):
+        """the most any io_method needs (io_uring's rings live in shared memory)"""
+        need = 0
+        for m in PG18_METHODS or ['worker']:
+            r = run(self.cmd([PG18_BINDIR + '/postgres', '-D', self.inner_pgdata, '-c', 'io_method=' + m,
+                              '-C', 'shared_memory_size_in_huge_pages']), capture=True, check=False)
+            try:
+                need = max(need, int(r.stdout.strip().splitlines()[-1]))
+            except (ValueError, IndexError):
+                raise BenchFailure('pg18: postgres -C shared_memory_size_in_huge_pages: ' + r.stdout)
+        return need
+
+
 def stop_others(cl, clusters):
     for o in clusters:
         if o is not cl:
@@ -431,9 +631,10 @@ def family_of(name):
 
 class Case:
     def __init__(self, name, kind, mode='buffer', io_method=None, direct=False,
-                 qd=None, combine=None, workloads=None, cluster='main'):
+                 qd=None, combine=None, workloads=None, cluster='main', pg_io_method=None):
         self.name, self.kind, self.mode = name, kind, mode
         self.io_method, self.direct, self.qd, self.combine = io_method, direct, qd, combine
+        self.pg_io_method = pg_io_method        # the server's io_method (PostgreSQL 18 cluster)
         self.workloads = tuple(WORKLOADS) if workloads is None else workloads
         self.cluster = cluster
 
@@ -489,7 +690,12 @@ def ring_configs():
     return seen
 
 
-def build_cases(has_verify, base=None):
+def pg18_workloads():
+    ws = PG18_WORKLOADS_ENV.split() if PG18_WORKLOADS_ENV else WORKLOADS
+    return tuple(w for w in WORKLOADS if w in ws)
+
+
+def build_cases(has_verify, base=None, pg18=False):
     cases = [Case('pg_prewarm/buffer', 'prewarm', 'buffer'),
              Case('sync/buffer', 'uring', 'buffer', 'sync')]
     for q, c in ring_configs():
@@ -497,6 +703,11 @@ def build_cases(has_verify, base=None):
     if base:
         # the previous release with its own defaults (the claim path)
         cases.append(Case(base['case'], 'uring', 'buffer', 'io_uring', False, None, None, cluster='base'))
+    if pg18:
+        # PostgreSQL 18's contrib pg_prewarm, called exactly as on 15, per io_method
+        for m in PG18_METHODS:
+            cases.append(Case('pg18 pg_prewarm/buffer io_method=%s' % m, 'prewarm', 'buffer',
+                              workloads=pg18_workloads(), cluster='pg18', pg_io_method=m))
     cases += [Case('pg_prewarm/read', 'prewarm', 'read', workloads=('seq',)),
               Case('ring/read qd%d c%d' % (DEF_QD, DEF_COMBINE), 'uring', 'read', 'io_uring',
                    False, DEF_QD, DEF_COMBINE, workloads=('seq',)),
@@ -522,15 +733,22 @@ class Dataset:
         self.blocks, self.literal, self.expected = {}, {}, {}
         self._segs = {}
 
-    def relpath_of(self, workload):
+    def relpath_of(self, workload, cl=None):
+        if cl is not None and cl.relpaths:       # another cluster (PostgreSQL 18): its own file names
+            return cl.relpaths['index' if workload == 'index' else 'table']
         return self.index_relpath if workload == 'index' else self.table_relpath
 
     def segments(self, cl, workload):
         """segment files of the workload's relation in cl's data directory"""
         key = (cl.pgdata, workload == 'index')
         if key not in self._segs:
-            self._segs[key] = segs(os.path.join(cl.pgdata, self.relpath_of(workload)))
+            self._segs[key] = segs(os.path.join(cl.pgdata, self.relpath_of(workload, cl)))
         return self._segs[key]
+
+    def expected_of(self, cl, workload):
+        if cl.expected and workload in cl.expected:
+            return cl.expected[workload]
+        return self.expected[workload]
 
 
 def copy_rows(nrows):
@@ -541,10 +759,31 @@ def copy_rows(nrows):
                       for i in range(start, end + 1)).encode()
 
 
+def table_rows():
+    rows_per_page = 61          # pgbench_accounts-like rows: 61 per 8 kB page
+    return SIZE_MB * (1 << 20) // BLCKSZ * rows_per_page
+
+
+def load_table(c):
+    """the benchmark table and its primary key (the same SQL and rows on
+    every cluster): returns (table blocks, index blocks, table file, index file)"""
+    c.query('BEGIN')
+    c.query('CREATE TABLE %s (aid int8 NOT NULL, bid int4, abalance int4, filler char(84)) '
+            'WITH (autovacuum_enabled = off)' % TABLE)
+    c.copy_in('COPY %s FROM STDIN WITH (FREEZE)' % TABLE, copy_rows(table_rows()))
+    c.query('COMMIT')
+    c.query('ALTER TABLE %s ADD CONSTRAINT %s PRIMARY KEY (aid)' % (TABLE, INDEX))
+    c.query('ANALYZE %s' % TABLE)
+    c.query('CHECKPOINT')
+    return (int(c.scalar("SELECT pg_relation_size('%s') / 8192" % TABLE)),
+            int(c.scalar("SELECT pg_relation_size('%s') / 8192" % INDEX)),
+            c.scalar("SELECT pg_relation_filepath('%s')" % TABLE),
+            c.scalar("SELECT pg_relation_filepath('%s')" % INDEX))
+
+
 def build_dataset(cl):
     ds = Dataset()
-    rows_per_page = 61          # pgbench_accounts-like rows: 61 per 8 kB page
-    nrows = SIZE_MB * (1 << 20) // BLCKSZ * rows_per_page
+    nrows = table_rows()
     log('loading %s: %d rows (~%d MB) with COPY FREEZE, then its primary key'
         % (TABLE, nrows, SIZE_MB))
     t0 = time.time()
@@ -554,18 +793,7 @@ def build_dataset(cl):
         c.query('CREATE EXTENSION pg_uring')
         c.query('CREATE EXTENSION pg_prewarm')
         c.query('CREATE EXTENSION pg_buffercache')
-        c.query('BEGIN')
-        c.query('CREATE TABLE %s (aid int8 NOT NULL, bid int4, abalance int4, filler char(84)) '
-                'WITH (autovacuum_enabled = off)' % TABLE)
-        c.copy_in('COPY %s FROM STDIN WITH (FREEZE)' % TABLE, copy_rows(nrows))
-        c.query('COMMIT')
-        c.query('ALTER TABLE %s ADD CONSTRAINT %s PRIMARY KEY (aid)' % (TABLE, INDEX))
-        c.query('ANALYZE %s' % TABLE)
-        c.query('CHECKPOINT')
-        ds.nblocks = int(c.scalar("SELECT pg_relation_size('%s') / 8192" % TABLE))
-        ds.index_nblocks = int(c.scalar("SELECT pg_relation_size('%s') / 8192" % INDEX))
-        ds.table_relpath = c.scalar("SELECT pg_relation_filepath('%s')" % TABLE)
-        ds.index_relpath = c.scalar("SELECT pg_relation_filepath('%s')" % INDEX)
+        ds.nblocks, ds.index_nblocks, ds.table_relpath, ds.index_relpath = load_table(c)
         ds.table_filenode = int(c.scalar("SELECT pg_relation_filenode('%s')" % TABLE))
         cl.probe_functions(c)
         # the scattered lists: random distinct blocks of the table at each
@@ -638,6 +866,59 @@ def setup_baseline(main, ds):
     log('baseline cluster ready: %s defaults queue_depth %d, combine_limit %d; case %r'
         % (BASE_REV or 'baseline', info['queue_depth'], info['combine_limit'], info['case']))
     return base, info
+
+
+def setup_pg18(main, ds):
+    """the PostgreSQL 18 anchor: initdb in the sid root, the same table (same
+    generator, SQL and row layout) and primary key, contrib pg_prewarm and
+    pg_buffercache; main is stopped first, so only one cluster runs"""
+    if not (PG18_ROOT and PG18_INNER):
+        raise BenchFailure('BENCH_PG18=1 needs BENCH_PG18_ROOT and BENCH_PG18_SCRATCH (run.sh sets them)')
+    for m in PG18_METHODS:
+        if m not in ('worker', 'io_uring', 'sync'):
+            raise BenchFailure('BENCH_PG18_IO_METHODS: unknown io_method %r' % m)
+    main.stop()
+    x = Cluster18(PG18_ROOT, PG18_INNER, PG18_PORT)
+    log('pg18: initdb --data-checksums in %s (root %s, port %d)' % (x.inner_pgdata, PG18_ROOT, PG18_PORT))
+    x.initdb()
+    x.start()
+    t0 = time.time()
+    info = {'root': PG18_ROOT, 'pgdata': x.inner_pgdata, 'port': PG18_PORT, 'io_methods': PG18_METHODS,
+            'workloads': list(pg18_workloads())}
+    with x.connect('postgres') as c:
+        c.query('CREATE DATABASE %s' % DB)
+    with x.connect() as c:
+        c.query('CREATE EXTENSION pg_prewarm')
+        c.query('CREATE EXTENSION pg_buffercache')
+        info['version'] = c.scalar('SHOW server_version')
+        nb, nib, trel, irel = load_table(c)
+        for g in ('io_workers', 'io_combine_limit', 'io_max_combine_limit', 'effective_io_concurrency',
+                  'maintenance_io_concurrency', 'io_max_concurrency', 'data_checksums'):
+            info[g] = c.scalar("SELECT current_setting('%s', true)" % g)
+    x.stop()
+    x.relpaths = {'table': trel, 'index': irel}
+    info.update(nblocks=nb, index_nblocks=nib, load_s=time.time() - t0)
+    log('pg18: PostgreSQL %s: table %d blocks (main: %d), index %d blocks (main: %d); loaded in %.0f s'
+        % (info['version'], nb, ds.nblocks, nib, ds.index_nblocks, info['load_s']))
+    # PostgreSQL 16+ extends a relation by several blocks at a time during
+    # COPY, so its table can end in a few empty blocks: more than 1% is odd
+    if abs(nb - ds.nblocks) > 0.01 * ds.nblocks or abs(nib - ds.index_nblocks) > 0.01 * ds.index_nblocks:
+        warn('pg18: block counts differ from the PostgreSQL 15 cluster: table %d vs %d, index %d vs %d'
+             % (nb, ds.nblocks, nib, ds.index_nblocks))
+    x.expected = {}
+    for w in WORKLOADS:
+        if w == 'seq':
+            x.expected[w] = nb
+        elif w == 'index':
+            x.expected[w] = nib
+        else:
+            bl = ds.blocks[w]
+            if bl and bl[-1] >= nb:
+                fail('pg18: the %s list reaches block %d, the PostgreSQL 18 table has %d' % (w, bl[-1], nb))
+            x.expected[w] = len(bl)
+    x.shared_buffers_mb = main.shared_buffers_mb
+    x.write_case_conf('off')
+    return x, info
 
 
 def segs(base):
@@ -734,7 +1015,7 @@ def stats_delta(a, b, method, key):
     return b.get(method, {}).get(key, 0) - a.get(method, {}).get(key, 0)
 
 
-def make_cold(cl, clusters, ds, huge):
+def make_cold(cl, clusters, ds, huge, io_method=None):
     stop_others(cl, clusters)          # only one cluster runs at a time
     if COLD == 'evict' and cl.has_evict and cl.running() and cl.huge == huge:
         with cl.connect() as c:
@@ -749,7 +1030,10 @@ def make_cold(cl, clusters, ds, huge):
     else:
         cl.stop()
         drop_os_cache(ds, cl)
-        if cl.huge != huge:
+        if io_method and cl.io_method != io_method:
+            cl.io_method = io_method
+            cl.write_case_conf(huge)
+        elif cl.huge != huge:
             cl.write_case_conf(huge)
         cl.start()
 
@@ -768,12 +1052,13 @@ def wait_ring(c, need):
 
 def run_case(cl, clusters, ds, case, workload, rnd, setting):
     res = {'round': rnd, 'workload': workload, 'case': case.name, 'family': case.family,
-           'cluster': cl.name, 'mode': case.mode, 'io_method': case.io_method or '', 'direct_io': case.direct,
+           'cluster': cl.name, 'mode': case.mode, 'io_method': case.io_method or case.pg_io_method or '',
+           'direct_io': case.direct,
            'queue_depth': case.qd or '', 'combine_limit': case.combine or '',
            'ra_kb': setting['ra_kb'], 'huge_pages': setting['huge'], 'ok': False, 'error': ''}
-    expected = ds.expected[workload]
+    expected = ds.expected_of(cl, workload)
     res['expected_blocks'] = expected
-    make_cold(cl, clusters, ds, setting['huge'])
+    make_cold(cl, clusters, ds, setting['huge'], case.pg_io_method)
     try:
         cold_res = block_residency(cl, ds, workload)
     except OSError as e:
@@ -793,7 +1078,14 @@ def run_case(cl, clusters, ds, case, workload, rnd, setting):
         rel = INDEX if workload == 'index' else TABLE
         c.query("SELECT '%s'::regclass::oid, pg_relation_size('%s')" % (rel, rel))
         need_ring = case.io_method == 'io_uring'
-        wpid, up, st = wait_ring(c, need_ring)
+        if cl.has_uring:
+            wpid, up, st = wait_ring(c, need_ring)
+        else:
+            wpid, up, st = 0, False, None
+            if case.pg_io_method:
+                got_m = c.scalar('SHOW io_method')
+                if got_m != case.pg_io_method:
+                    raise BenchFailure('%s: io_method is %s, not %s' % (cl.name, got_m, case.pg_io_method))
         res['worker_pid'] = wpid
         if need_ring and not up:
             raise BenchFailure('ring not up: %s' % (st,))
@@ -807,16 +1099,19 @@ def run_case(cl, clusters, ds, case, workload, rnd, setting):
             expected = int(c.scalar("SELECT count(*) FROM pg_buffercache WHERE isdirty AND relfilenode = "
                                     "pg_relation_filenode('%s')" % FLUSH_TABLE))
             res['expected_blocks'] = expected
-        cols = cl.stats_columns(c)
-        s0 = ring_stats(c, cols)
+        cols = cl.stats_columns(c) if cl.has_uring else None
+        s0 = ring_stats(c, cols) if cl.has_uring else {}
+        pmpid = cl.postmaster_pid()
         cpu0 = cpu_totals()
+        k0 = cluster_snapshot(pmpid)
         b0, w0 = proc_snapshot(bpid), proc_snapshot(wpid)
         t0 = time.perf_counter()
         rows = c.query(sql)
         t1 = time.perf_counter()
         b1, w1 = proc_snapshot(bpid), proc_snapshot(wpid)
+        k1 = cluster_snapshot(pmpid)
         cpu1 = cpu_totals()
-        s1 = ring_stats(c, cols)
+        s1 = ring_stats(c, cols) if cl.has_uring else {}
         secs = t1 - t0
         ret = int(rows[0][0]) if rows and rows[0][0] is not None else None
         res['returned'] = ret
@@ -863,6 +1158,9 @@ def run_case(cl, clusters, ds, case, workload, rnd, setting):
         res['cpu_s_per_gb'] = cpu / (pages * BLCKSZ / 2**30)
         dt, di = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
         res['machine_busy_pct'] = round(100.0 * (dt - di) / dt, 1) if dt else None
+        kcpu, kdetail, kstarted, kgone = cluster_delta(k0, k1, bpid)
+        if kcpu is None:
+            warn('%s: cannot read /proc of the postmaster (pid %s); no cluster CPU' % (cl.name, pmpid))
 
         # ---- correctness checks (not timed) ----
         if case.kind == 'flush':
@@ -925,6 +1223,12 @@ def run_case(cl, clusters, ds, case, workload, rnd, setting):
             if frac < 0.99:
                 warn('%s %s round %d: only %.1f%% of the blocks are in the OS cache after read mode'
                      % (workload, case.name, rnd, 100 * frac))
+        # the whole cluster (last, so that the csv's earlier columns keep their places)
+        res['cluster_cpu_s'] = kcpu
+        res['cluster_cpu_s_per_gb'] = None if kcpu is None else kcpu / (pages * BLCKSZ / 2**30)
+        res['cluster_cpu_detail'] = kdetail
+        res['cluster_procs_started'] = kstarted
+        res['cluster_procs_exited'] = kgone
     except (pgwire.PGError, BenchFailure, ConnectionError, OSError) as e:
         res['error'] = str(e)
         fail('%s %s round %d: %s' % (workload, case.name, rnd, e))
@@ -933,7 +1237,9 @@ def run_case(cl, clusters, ds, case, workload, rnd, setting):
     if res.get('seconds'):
         log('r%d %-6s %-3s %-22s %7.1f MB/s %9.0f pages/s  %.4f sys/page  %5.2f cpu-s/GB  %s'
             % (rnd, workload, 'hp' if setting['huge'] == 'on' else '', case.name, res['mb_s'], res['pages_s'],
-               res['syscalls_per_page'], res['cpu_s_per_gb'], 'ok' if res['ok'] else 'WRONG'))
+               res['syscalls_per_page'], res['cpu_s_per_gb'], 'ok' if res['ok'] else 'WRONG')
+            + ('  cluster %.2f cpu-s/GB (%s)' % (res['cluster_cpu_s_per_gb'], res['cluster_cpu_detail'])
+               if PG18 and res.get('cluster_cpu_s_per_gb') is not None else ''))
     return res
 
 
@@ -1059,6 +1365,7 @@ def summarize(results):
              'worker_syscalls_per_page': med([x.get('worker_syscalls_per_page') for x in rs]),
              'enter_per_page': med([x.get('enter_per_page') for x in rs]),
              'cpu_s_per_gb': med([x.get('cpu_s_per_gb') for x in rs]),
+             'cluster_cpu_s_per_gb': med([x.get('cluster_cpu_s_per_gb') for x in rs]),
              'backend_minflt': med([x.get('backend_minflt') for x in rs]),
              'machine_busy_pct': med([x.get('machine_busy_pct') for x in rs])}
         summ.append(s)
@@ -1075,6 +1382,10 @@ def summarize(results):
         s['x_pg_prewarm'] = s['mb_s'] / base if base else None
         cb = claims.get((s['ra_kb'], s['huge_pages'], s['workload'])) if s['mode'] == 'buffer' else None
         s['x_claims'] = s['mb_s'] / cb['mb_s'] if cb and s['family'] != 'fio' else None
+        # against PostgreSQL 18's pg_prewarm with io_method = worker (buffer mode)
+        w18 = idx.get((s['ra_kb'], s['huge_pages'], s['workload'], PG18_WORKER_CASE))
+        s['x_pg18_worker'] = (s['mb_s'] / w18['mb_s'] if w18 and w18['mb_s'] and s['mode'] == 'buffer'
+                              else None)
         if is_scat(s['workload']) or s['workload'] == 'scat':
             lims = [idx.get((s['ra_kb'], HUGE_ANY, 'scat', n)) for n in
                     ('fio rand 8k dio qd32', 'fio rand 8k dio qd128')]
@@ -1142,20 +1453,31 @@ def markdown(summ, meta):
               '`io_uring_enter` calls (pg_uring_stats enter_calls), per page. CPU s/GB = user+system '
               'CPU of backend + worker (all its threads) per GiB. ×fio: against fio 128k O_DIRECT qd32 '
               '(seq, index, verify) or the best of 8k random O_DIRECT qd32/qd128 (lists), same files.', '']
+    p18 = meta.get('pg18')
+    if p18:
+        lines += pg18_paragraphs(meta)
     hdr = ('| workload | case | MB/s median [min–max] | ×pg_prewarm | ×claims | syscalls/page (be+wk+enter) '
            '| CPU s/GB | ×fio | host busy % | runs | counts |')
+    if p18:     # two more columns, only with the PostgreSQL 18 anchor (the format stays otherwise)
+        hdr = ('| workload | case | MB/s median [min–max] | ×pg_prewarm | ×claims | ×pg18 worker '
+               '| syscalls/page (be+wk+enter) | CPU s/GB | cluster CPU s/GB | ×fio | host busy % | runs | counts |')
     for ra, hp in cells_of(summ):
         rows = sort_rows([s for s in summ if s['ra_kb'] == ra and s['huge_pages'] == hp])
-        lines += ['## %s' % cell_title(ra, hp), '', hdr, '|' + '---|' * 11]
+        lines += ['## %s' % cell_title(ra, hp), '', hdr, '|' + '---|' * (13 if p18 else 11)]
         for s in rows:
             sp = '%s (%s+%s+%s)' % (fmt(s['syscalls_per_page'], 4), fmt(s['backend_syscalls_per_page'], 3),
                                     fmt(s['worker_syscalls_per_page'], 3), fmt(s['enter_per_page'], 4))
-            lines.append('| %s | %s | %s [%s–%s] | %s | %s | %s | %s | %s | %s | %d | %s |' % (
-                s['workload'], ('**%s**' % s['case']) if s['case'] == DEFAULT_RING else s['case'],
-                fmt(s['mb_s']), fmt(s['mb_s_min'], 0), fmt(s['mb_s_max'], 0),
-                fmt_x(s['x_pg_prewarm']), fmt_x(s['x_claims']), sp, fmt(s['cpu_s_per_gb'], 2),
-                fmt(s['x_fio'], 2), fmt(s.get('machine_busy_pct'), 0), s['runs'],
-                ('ok (%s)' % s['blocks'] if s['blocks'] is not None else 'ok') if s['all_ok'] else '**WRONG**'))
+            cols = [s['workload'], ('**%s**' % s['case']) if s['case'] == DEFAULT_RING else s['case'],
+                    '%s [%s–%s]' % (fmt(s['mb_s']), fmt(s['mb_s_min'], 0), fmt(s['mb_s_max'], 0)),
+                    fmt_x(s['x_pg_prewarm']), fmt_x(s['x_claims'])]
+            if p18:
+                cols.append(fmt_x(s.get('x_pg18_worker')))
+            cols += [sp, fmt(s['cpu_s_per_gb'], 2)]
+            if p18:
+                cols.append(fmt(s.get('cluster_cpu_s_per_gb'), 2))
+            cols += [fmt(s['x_fio'], 2), fmt(s.get('machine_busy_pct'), 0), str(s['runs']),
+                     ('ok (%s)' % s['blocks'] if s['blocks'] is not None else 'ok') if s['all_ok'] else '**WRONG**']
+            lines.append('| ' + ' | '.join(cols) + ' |')
         lines.append('')
     off = [s for s in summ if s['huge_pages'] == HUGE_ANY]
     if off:
@@ -1170,6 +1492,8 @@ def markdown(summ, meta):
               'other load on the machine makes numbers noisy. CPU seconds come from 10 ms ticks: '
               'on small tables they are coarse.', '']
     lines += targets(summ, meta)
+    if p18:
+        lines += pg18_targets(summ)
     if failures:
         lines += ['## FAILURES', ''] + ['- ' + f for f in failures] + ['']
     if warnings:
@@ -1244,6 +1568,97 @@ def targets(summ, meta):
     return out
 
 
+PG18_PREFIX = 'pg18 pg_prewarm/buffer io_method='
+
+
+def pg18_paragraphs(meta):
+    p = meta['pg18']
+    cpu = ('cluster CPU s/GB = user+system CPU of the WHOLE cluster during the call, per GiB: the '
+           'postmaster\'s utime+stime+cutime+cstime (cutime/cstime hold the children it has reaped, e.g. '
+           'helper workers that exited during the call) plus utime+stime+cutime+cstime of every live '
+           'descendant (backends, io workers, the pg_uring worker and helpers, with all their threads), '
+           'read from /proc before and after the timed call; the postmaster is read before and after the '
+           'descendants and the scan repeated if a child was reaped in between. It leaves out kernel '
+           'threads (kworkers, block-layer completions) that work for the cluster; the CPU s/GB column '
+           'before it counts only the backend and the pg_uring ring worker (none on PostgreSQL 18, whose '
+           'io workers are in the cluster figure only).')
+    return ['PostgreSQL 18 anchor ("pg18 …" rows): PostgreSQL %s from the Debian sid root %s '
+            '(test/debroot.sh), its cluster in %s (port %s; data checksums %s; same disk as the other '
+            'clusters), the same table from the same generator and SQL: table %d blocks (PostgreSQL 15: %d), '
+            'index %d blocks (15: %d). Same shared_buffers, huge_pages and other settings as the '
+            'PostgreSQL 15 cluster (without pg_uring); contrib `pg_prewarm` called exactly as on 15 '
+            '(whole relation: `pg_prewarm(rel, \'buffer\')`; lists: one `pg_prewarm(rel, \'buffer\', '
+            '\'main\', b, b)` per block in one statement). Cold the same way: the server restarted with '
+            'the case\'s io_method (%s), sync, drop_caches, DONTNEED on its segment files. Left at their '
+            'defaults: io_workers %s, io_combine_limit %s, effective_io_concurrency %s. Only one cluster '
+            'runs at a time (every other one is stopped before a case), so only the measured cluster holds '
+            'shared memory and huge pages. ×pg18 worker = MB/s over `%s` of the same workload and cell.'
+            % (p.get('version'), p.get('root'), p.get('pgdata'), p.get('port'), p.get('data_checksums'),
+               p.get('nblocks', 0), meta['nblocks'], p.get('index_nblocks', 0), meta['index_nblocks'],
+               ', '.join(p.get('io_methods') or []), p.get('io_workers'), p.get('io_combine_limit'),
+               p.get('effective_io_concurrency'), PG18_WORKER_CASE), '', cpu, '',
+            'On the pg18 rows, syscalls/page counts only the backend\'s read/write calls: not the io '
+            'workers\', nor io_uring_enter (io_method = io_uring).', '']
+
+
+def pg18_ratios(summ):
+    """{(ra, huge, workload): {io_method: pg_uring default MB/s / PG18 MB/s}}"""
+    idx = {(s['ra_kb'], s['huge_pages'], s['workload'], s['case']): s for s in summ}
+    methods = []
+    for s in summ:
+        if s['case'].startswith(PG18_PREFIX) and s['case'][len(PG18_PREFIX):] not in methods:
+            methods.append(s['case'][len(PG18_PREFIX):])
+    out = {}
+    for ra, hp in cells_of(summ):
+        for w in sorted({s['workload'] for s in summ}, key=wl_order):
+            r = idx.get((ra, hp, w, DEFAULT_RING))
+            if not r:
+                continue
+            for m in methods:
+                p = idx.get((ra, hp, w, PG18_PREFIX + m))
+                if p and p['mb_s']:
+                    out.setdefault((ra, hp, w), {})[m] = r['mb_s'] / p['mb_s']
+    return out, methods
+
+
+def pg18_targets(summ):
+    """issue 14's targets against PostgreSQL 18 (informational)"""
+    ratios, methods = pg18_ratios(summ)
+    cells = cells_of(summ)
+    hpname = {'on': 'huge', 'off': '4 kB'}
+    out = ['## pg_uring defaults (%s) vs PostgreSQL 18 pg_prewarm/buffer (issue 14)' % DEFAULT_RING, '']
+    if not ratios:
+        return out + ['No PostgreSQL 18 case ran next to the default ring case.', '']
+    out += ['| target | measured | result |', '|---|---|---|']
+
+    def row(text, keys, fn, want):
+        keys = [k for k in keys if k in ratios and fn(ratios[k]) is not None]
+        if not keys:
+            out.append('| %s | not measured | – |' % text)
+            return
+        worst = min(keys, key=lambda k: fn(ratios[k]))
+        x = fn(ratios[worst])
+        per = ', '.join('%s (RA %s kB, %s)' % (fmt_x(fn(ratios[k])), k[0], hpname.get(k[1], k[1])) for k in keys)
+        out.append('| %s | %s; per cell: %s | %s |' % (text, fmt_x(x), per, '**PASS**' if x >= want else '**MISS**'))
+
+    row('seq: at least as fast as io_method = worker (≥ 1×), 4 kB and huge pages',
+        [(ra, hp, 'seq') for ra, hp in cells], lambda d: d.get('worker'), 1.0)
+    row('scat10: ≥ 4× every PostgreSQL 18 io_method', [(ra, hp, 'scat10') for ra, hp in cells],
+        lambda d: min(d.values()) if d else None, 4.0)
+    out += ['', '%s × PostgreSQL 18 pg_prewarm/buffer per cell (%s):'
+            % (DEFAULT_RING, ' / '.join('×' + m for m in methods)), '',
+            '| workload | ' + ' | '.join('RA %s kB, %s' % (ra, hpname.get(hp, hp)) for ra, hp in cells) + ' |',
+            '|---|' + '---|' * len(cells)]
+    for w in sorted({k[2] for k in ratios}, key=wl_order):
+        vals = []
+        for ra, hp in cells:
+            d = ratios.get((ra, hp, w))
+            vals.append(' / '.join(fmt_x(d.get(m)) for m in methods) if d else '–')
+        out.append('| %s | %s |' % (w, ' | '.join(vals)))
+    out.append('')
+    return out
+
+
 def plot(summ, meta, png):
     if not shutil.which('gnuplot'):
         warn('gnuplot not installed; no plot')
@@ -1279,11 +1694,21 @@ def plot(summ, meta, png):
         for w in sorted({k[2] for k in ratios}, key=wl_order):
             f.write('"%s" %s\n' % (w, ' '.join('%.3f' % ratios[(c[0], c[1], w)][0] if (c[0], c[1], w) in ratios
                                                else 'NaN' for c in cells)))
-    gp = ['set terminal pngcairo size 1600,1200 font "DejaVu Sans,10"' if _has_cairo()
-          else 'set terminal png size 1600,1200',
+    # panel 3 (with the PostgreSQL 18 anchor): the default ring's ratio to PG18 io_method = worker
+    r18, _ = pg18_ratios(summ)
+    r18 = {k: v['worker'] for k, v in r18.items() if 'worker' in v}
+    if r18:
+        with open(os.path.join(d, 'ratios18.dat'), 'w') as f:
+            f.write('# workload ' + ' '.join('"RA %s %s"' % c for c in cells) + '\n')
+            for w in sorted({k[2] for k in r18}, key=wl_order):
+                f.write('"%s" %s\n' % (w, ' '.join('%.3f' % r18[(c[0], c[1], w)] if (c[0], c[1], w) in r18
+                                                   else 'NaN' for c in cells)))
+    npanel, height = (3, 1700) if r18 else (2, 1200)
+    gp = ['set terminal pngcairo size 1600,%d font "DejaVu Sans,10"' % height if _has_cairo()
+          else 'set terminal png size 1600,%d' % height,
           'set output "%s"' % png, 'set termoption noenhanced',
-          'set multiplot layout 2,1 title "pg_uring cold-cache prewarm (buffer mode), %d-block table"'
-          % meta['nblocks'],
+          'set multiplot layout %d,1 title "pg_uring cold-cache prewarm (buffer mode), %d-block table"'
+          % (npanel, meta['nblocks']),
           'set style data histograms', 'set style histogram errorbars gap 2 lw 1',
           'set style fill solid 0.7 border -1', 'set boxwidth 0.9',
           'set ylabel "MB/s"', 'set grid ytics', 'set key top right', 'set yrange [0:*]',
@@ -1299,6 +1724,15 @@ def plot(summ, meta, png):
                'set title "%s / pg_prewarm/buffer per cell (targets: >= 0.95 everywhere, seq at 128 kB >= 1.5, '
                'scat10 >= 4, scat40 >= 2.5)"' % DEFAULT_RING]
         parts = ['"%s/ratios.dat" using %d%s title "RA %s kB, %s"' % (
+            d, 2 + i, ':xtic(1)' if i == 0 else '', c[0], 'huge pages' if c[1] == 'on' else '4 kB pages')
+            for i, c in enumerate(cells)]
+        parts.append('1 with lines lc rgb "black" dt 2 notitle')
+        gp.append('plot ' + ', '.join(parts))
+    if r18:
+        gp += ['set style histogram clustered gap 2', 'set ylabel "x pg18 worker"',
+               'set title "%s / PostgreSQL 18 pg_prewarm/buffer io_method=worker per cell (targets: seq >= 1, '
+               'scat10 >= 4 against every io_method)"' % DEFAULT_RING]
+        parts = ['"%s/ratios18.dat" using %d%s title "RA %s kB, %s"' % (
             d, 2 + i, ':xtic(1)' if i == 0 else '', c[0], 'huge pages' if c[1] == 'on' else '4 kB pages')
             for i, c in enumerate(cells)]
         parts.append('1 with lines lc rgb "black" dt 2 notitle')
@@ -1352,6 +1786,7 @@ def main():
     cl = Cluster('main', BINDIR, PGDATA, PORT, SERVER_LOG)
     clusters = [cl]
     base, base_info = None, None
+    pg18, pg18_info = None, None
     dev, ra_path = None, None
     ra_orig = None
     hp_orig = None
@@ -1374,6 +1809,9 @@ def main():
         if BASE_BINDIR:
             base, base_info = setup_baseline(cl, ds)
             clusters.append(base)
+        if PG18:
+            pg18, pg18_info = setup_pg18(cl, ds)
+            clusters.append(pg18)
         if 'on' in huge_modes:
             hp_orig = int(read_file('/proc/sys/vm/nr_hugepages'))
             for x in clusters:
@@ -1384,8 +1822,11 @@ def main():
         cl.write_case_conf(huge_modes[0])
         if base:
             base.write_case_conf(huge_modes[0])
+        if pg18:
+            pg18.write_case_conf(huge_modes[0])
         cl.start()
-        cases = build_cases(cl.has_verify, base_info)
+        cases = build_cases(cl.has_verify, base_info, pg18 is not None)
+        by_name = {x.name: x for x in clusters}
         log('pg_uring_evict: %s; pg_uring_verify: %s; cold state by %s'
             % ('yes' if cl.has_evict else 'no', 'yes' if cl.has_verify else 'no',
                'pg_uring_evict' if COLD == 'evict' and cl.has_evict else 'server restart'))
@@ -1436,7 +1877,7 @@ def main():
                         if w not in case.workloads:
                             continue
                         for h in huge_modes:
-                            x = base if case.cluster == 'base' else cl
+                            x = by_name[case.cluster]
                             results.append(run_case(x, clusters, ds, case, w, rnd_no,
                                                     {'ra_kb': ra_kb, 'huge': h}))
                 if cl.has_verify and 'seq' in WORKLOADS and (not CASE_FILTER or re.search(CASE_FILTER, 'pg_checksums')):
@@ -1463,6 +1904,8 @@ def main():
                     elapsed_s=time.time() - t_start, has_evict=cl.has_evict, has_verify=cl.has_verify,
                     default_ring=DEFAULT_RING, ring_configs=ring_configs(), workloads=WORKLOADS,
                     baseline=base_info)
+        if pg18_info:
+            meta['pg18'] = pg18_info
     finally:
         if ra_path and os.path.exists(os.path.join(SCRATCH, 'ra_restore')):
             set_ra(ra_path, dev, ra_orig)
@@ -1489,6 +1932,8 @@ def main():
         for k in r:
             if k not in keys:
                 keys.append(k)
+    # the cluster CPU columns go last, so that the others keep their places
+    keys = [k for k in keys if k not in CLUSTER_KEYS] + [k for k in keys if k in CLUSTER_KEYS]
     with open(os.path.join(OUT, 'results.csv'), 'w', newline='') as f:
         w = csv.DictWriter(f, fieldnames=keys)
         w.writeheader()

@@ -37,6 +37,29 @@
 # with the copy's binaries, recreates the extension (old SQL for the old
 # library) and runs the claims cases on it.  Only one cluster runs at a time.
 #
+# PostgreSQL 18 anchor (BENCH_PG18=1, root): test/debroot.sh ensure 18
+# builds/mounts the Debian sid root; a PostgreSQL 18 cluster is created in
+# ROOT/var/tmp/pg_uring_bench18.XXXXXX (same disk; initdb --data-checksums,
+# the same settings and shared_buffers, no pg_uring, port BENCH_PORT+2) and
+# loaded with the same table (same generator and SQL; both block counts are
+# reported).  Its cases "pg18 pg_prewarm/buffer io_method=M" (M = worker,
+# io_uring, sync; io_workers etc. at their defaults) call contrib pg_prewarm
+# exactly as the pg_prewarm/buffer case does on 15 (lists: one
+# pg_prewarm(rel,'buffer','main',b,b) per block), alternate in the same
+# rounds and cells, and are made cold the same way (restart with the
+# io_method, sync, drop_caches, DONTNEED on its files).  Only the cluster
+# being measured runs, so only it holds (huge-page) shared memory.  The
+# report gains "×pg18 worker" and "cluster CPU s/GB" columns, a table of
+# the default ring case against every PostgreSQL 18 io_method (issue 14's
+# targets) and a third plot panel.
+#
+# Cluster CPU (every case, recorded in csv/json; a column in results.md
+# with BENCH_PG18=1): before and after the timed call, the postmaster's
+# utime+stime+cutime+cstime from /proc (cutime/cstime: children it has
+# reaped, e.g. helper workers that exited during the call) plus
+# utime+stime+cutime+cstime of every live descendant; the delta is the
+# cluster's CPU (io workers, helpers, the ring worker and the backend).
+#
 # Reported per (read-ahead, page size) cell and workload: median [min-max]
 # MB/s, ratio to pg_prewarm and to the baseline, system calls per page
 # (backend + ring worker /proc/PID/io syscr+syscw, plus io_uring_enter calls
@@ -51,6 +74,9 @@
 # read-ahead + 2 at 128 kB, 4 kB and huge pages, baseline; about 30 min on a
 # 2-core machine; 64 cold runs per round):
 #   BENCH_BASELINE_REV=9bb2c65 BENCH_HUGE=both make bench
+# With the PostgreSQL 18 anchor (issue 14; 30 more cold runs per round, plus
+# a second 1 GB load):
+#   BENCH_PG18=1 BENCH_HUGE=both make bench
 #
 # Environment (defaults in brackets; BENCH_QUICK=1 changes several):
 #   BENCH_QUICK=1           smoke test: 200 MB, 1 round, fio 2 s, no 128 kB
@@ -75,6 +101,9 @@
 #   BENCH_SHARED_BUFFERS_MB [table + index + 1024]
 #   BENCH_QUEUE_SIZE [128], BENCH_RING_ENTRIES [512]   (restart GUCs)
 #   BENCH_PORT [55440]      BENCH_TMPDIR [/var/tmp]     BENCH_OUT [test/bench/out]
+#   BENCH_PG18 [0]          1: the PostgreSQL 18 anchor (root; see above)
+#   BENCH_PG18_IO_METHODS ["worker io_uring sync"]   its cases
+#   BENCH_PG18_WORKLOADS    [every workload]  BENCH_PG18_PORT [BENCH_PORT+2]
 #   BENCH_KEEP=1            keep the scratch directory (clusters) afterwards
 #   PG_CONFIG               [/usr/lib/postgresql/15/bin/pg_config]
 #
@@ -123,6 +152,17 @@ chmod 755 "$SCRATCH"
 [ "$IS_ROOT" -eq 1 ] && chown postgres: "$SCRATCH"
 AS_PG=()
 [ "$IS_ROOT" -eq 1 ] && AS_PG=(runuser -u postgres --)
+# the PostgreSQL 18 anchor (BENCH_PG18=1): the sid root, and a scratch
+# directory inside it (host path / path inside the root)
+DEBROOT=$HERE/../debroot.sh
+ROOT18= SCRATCH18= INNER18=
+# a command inside the root, as "test/debroot.sh run" does it, but without
+# its bind mount of this checkout at /pg_uring (other sessions build from
+# the tree they bound there: the benchmark must not replace it)
+in_root18() {
+    chroot "$ROOT18" env -i PATH="/usr/lib/postgresql/18/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+        HOME=/root LANG=C.UTF-8 "$@"
+}
 
 cleanup() {
     local rc=$?
@@ -142,8 +182,12 @@ cleanup() {
             "${AS_PG[@]}" "$BIN/pg_ctl" -D "$d" -m immediate -w stop >/dev/null 2>&1 || true
         fi
     done
+    if [ -n "$SCRATCH18" ] && [ -f "$SCRATCH18/data/postmaster.pid" ]; then
+        in_root18 runuser -u postgres -- /usr/lib/postgresql/18/bin/pg_ctl \
+            -D "$INNER18/data" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
     if [ "$rc" -ne 0 ]; then
-        for l in "$SCRATCH/server.log" "$SCRATCH/server_base.log"; do
+        for l in "$SCRATCH/server.log" "$SCRATCH/server_base.log" ${SCRATCH18:+"$SCRATCH18/server.log"}; do
             [ -f "$l" ] || continue
             echo "---- tail of the server log ($l) ----" >&2
             tail -n 30 "$l" >&2 || true
@@ -151,8 +195,13 @@ cleanup() {
     fi
     if [ "${BENCH_KEEP:-0}" = "1" ]; then
         echo "bench: scratch directory kept: $SCRATCH" >&2
+        [ -n "$SCRATCH18" ] && echo "bench: PostgreSQL 18 scratch directory kept: $SCRATCH18" >&2
     else
         rm -rf "$SCRATCH"
+        # inside the root, whose /dev, /proc and /sys are mounted: stay on this file system
+        case "$SCRATCH18" in
+            "$ROOT18"/var/tmp/pg_uring_bench18.?*) rm -rf --one-file-system "$SCRATCH18" ;;
+        esac
     fi
     exit "$rc"
 }
@@ -220,6 +269,38 @@ if [ -n "${BENCH_BASELINE_REV:-}" ]; then
     fi
     BASE_BINDIR=$("$BASE_PGC" --bindir)
     export BENCH_BASE_BINDIR="$BASE_BINDIR" BENCH_BASELINE_REV="$REV"
+fi
+
+# ---------------------------------------------------------- PostgreSQL 18 --
+# A cluster in the Debian sid root (test/debroot.sh ensure 18 builds and
+# mounts it; idempotent).  Its scratch directory is $ROOT18/var/tmp/...: a
+# directory on the host's disk, so its data files are on the same device as
+# the PostgreSQL 15 clusters'.
+if [ "${BENCH_PG18:-0}" = "1" ]; then
+    [ "$IS_ROOT" -eq 1 ] || die "BENCH_PG18=1 needs root (the sid root is entered with chroot)"
+    ROOT18=$(bash "$DEBROOT" path 18) || die "test/debroot.sh path 18 failed"
+    # "ensure" also bind-mounts this checkout at ROOT/pg_uring when nothing
+    # is mounted there; undo that (only if it was not there before)
+    bound=0
+    mountpoint -q "$ROOT18/pg_uring" 2>/dev/null && bound=1
+    ROOT18=$(bash "$DEBROOT" ensure 18) || die "test/debroot.sh ensure 18 failed"
+    [ -d "$ROOT18" ] || die "test/debroot.sh ensure 18 printed no directory ($ROOT18)"
+    if [ "$bound" -eq 0 ] && mountpoint -q "$ROOT18/pg_uring"; then
+        umount "$ROOT18/pg_uring" || echo "bench: WARNING: could not unmount $ROOT18/pg_uring" >&2
+    fi
+    for m in proc sys dev; do
+        mountpoint -q "$ROOT18/$m" || die "$ROOT18/$m is not mounted after test/debroot.sh ensure 18"
+    done
+    [ -x "$ROOT18/usr/lib/postgresql/18/bin/postgres" ] || die "no PostgreSQL 18 server in $ROOT18"
+    [ -f "$ROOT18/usr/share/postgresql/18/extension/pg_prewarm.control" ] \
+        || die "no contrib pg_prewarm for PostgreSQL 18 in $ROOT18"
+    mkdir -p "$ROOT18/var/tmp"
+    SCRATCH18=$(mktemp -d "$ROOT18/var/tmp/pg_uring_bench18.XXXXXX")
+    INNER18=${SCRATCH18#"$ROOT18"}
+    chmod 755 "$SCRATCH18"
+    in_root18 chown postgres: "$INNER18" || die "cannot chown $INNER18 in the sid root"
+    echo "bench: PostgreSQL 18 anchor in $ROOT18 (scratch $INNER18 inside it)"
+    export BENCH_PG18=1 BENCH_PG18_ROOT="$ROOT18" BENCH_PG18_SCRATCH="$INNER18"
 fi
 
 export BENCH_SCRATCH="$SCRATCH" BENCH_BINDIR="$BIN"
