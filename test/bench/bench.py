@@ -76,6 +76,8 @@ DEF_QD = int(env('BENCH_DEFAULT_QD', '16'))
 DEF_COMBINE = int(env('BENCH_DEFAULT_COMBINE', '16'))
 # the second ring configuration, next to the defaults ("" = none)
 ALT_RING = [int(x) for x in env('BENCH_RING_ALT', '64 32').split()]
+# a case with the defaults but no prewarm helpers (pg_uring.max_prewarm_workers = 0)
+SOLO = env('BENCH_SOLO', '1') == '1'
 # optional extra grid of ring/buffer cases: every (qd, combine) pair
 QDS = [int(x) for x in env('BENCH_QDS', '').split()]
 COMBINES = [int(x) for x in env('BENCH_COMBINES', '').split()]
@@ -631,8 +633,10 @@ def family_of(name):
 
 class Case:
     def __init__(self, name, kind, mode='buffer', io_method=None, direct=False,
-                 qd=None, combine=None, workloads=None, cluster='main', pg_io_method=None):
+                 qd=None, combine=None, workloads=None, cluster='main', pg_io_method=None,
+                 helpers=None):
         self.name, self.kind, self.mode = name, kind, mode
+        self.helpers = helpers                  # pg_uring.max_prewarm_workers (None: default)
         self.io_method, self.direct, self.qd, self.combine = io_method, direct, qd, combine
         self.pg_io_method = pg_io_method        # the server's io_method (PostgreSQL 18 cluster)
         self.workloads = tuple(WORKLOADS) if workloads is None else workloads
@@ -652,6 +656,8 @@ class Case:
                 s.append("SET pg_uring.queue_depth = %d" % self.qd)
             if self.combine:
                 s.append("SET pg_uring.combine_limit = %d" % self.combine)
+            if self.helpers is not None:
+                s.append("SET pg_uring.max_prewarm_workers = %d" % self.helpers)
         return s
 
     def call_sql(self, workload, ds):
@@ -700,6 +706,10 @@ def build_cases(has_verify, base=None, pg18=False):
              Case('sync/buffer', 'uring', 'buffer', 'sync')]
     for q, c in ring_configs():
         cases.append(Case('ring/buffer qd%d c%d' % (q, c), 'uring', 'buffer', 'io_uring', False, q, c))
+    if SOLO:
+        # the defaults without parallel installs: what the helpers add
+        cases.append(Case('ring/buffer qd%d c%d solo' % (DEF_QD, DEF_COMBINE), 'uring', 'buffer',
+                          'io_uring', False, DEF_QD, DEF_COMBINE, helpers=0))
     if base:
         # the previous release with its own defaults (the claim path)
         cases.append(Case(base['case'], 'uring', 'buffer', 'io_uring', False, None, None, cluster='base'))

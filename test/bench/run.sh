@@ -12,6 +12,8 @@
 #   pg_prewarm/buffer, pg_prewarm/read   contrib pg_prewarm
 #   sync/buffer                          pg_uring, io_method = sync
 #   ring/buffer qd16 c16                 pg_uring, io_uring, the defaults
+#   ring/buffer qd16 c16 solo            the defaults without prewarm helpers
+#                                        (parallel installs off; BENCH_SOLO=0: none)
 #   ring/buffer qd64 c32                 (BENCH_RING_ALT; BENCH_QDS x
 #                                        BENCH_COMBINES add more)
 #   claims/buffer qdQ cC                 the previous release (BENCH_BASELINE_REV,
