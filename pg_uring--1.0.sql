@@ -60,6 +60,7 @@ CREATE FUNCTION pg_uring_stats(
     OUT deferred_writes int8,
     OUT prewarm_workers_planned int8,
     OUT prewarm_workers_launched int8,
+    OUT prewarm_helper_blocks int8,
     OUT io_time_us int8,
     OUT latency_histogram int8[],
     OUT stats_reset timestamptz)

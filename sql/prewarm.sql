@@ -414,6 +414,8 @@ SET pg_uring.min_parallel_prewarm_size = -1;
 SET pg_uring.min_parallel_prewarm_size = '1MB';
 SHOW pg_uring.min_parallel_prewarm_size;
 SET pg_uring.max_prewarm_workers = 2;
+-- all windows together stay within 3/4 of the queue (16 slots here)
+SET pg_uring.queue_depth = 4;
 CREATE TABLE pw_par WITH (autovacuum_enabled = off, fillfactor = 10) AS
   SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 17600) g;
 SELECT pg_relation_size('pw_par') / 8192 AS par_blocks,
@@ -461,5 +463,13 @@ SELECT sum(prewarm_workers_planned) AS planned_before FROM pg_uring_stats \gset
 SELECT pg_uring_prewarm('pw_par', 'buffer', 'main', 0, 99) AS small;
 SELECT pg_uring_prewarm('pw_par', 'read') = :par_blocks AS all_blocks;
 SELECT sum(prewarm_workers_planned) - :planned_before AS planned FROM pg_uring_stats;
+-- a window as large as the queue leaves no room for helpers
+SET pg_uring.queue_depth = 16;
+SELECT sum(prewarm_workers_planned) AS planned_before FROM pg_uring_stats \gset
+SELECT pg_uring_prewarm('pw_par') = :par_blocks AS all_blocks;
+SELECT sum(prewarm_workers_planned) - :planned_before AS planned FROM pg_uring_stats;
+RESET pg_uring.queue_depth;
 RESET pg_uring.max_prewarm_workers;
 RESET pg_uring.min_parallel_prewarm_size;
+-- leave shared buffers to the tests that follow
+DROP TABLE pw_par;

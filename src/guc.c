@@ -163,7 +163,7 @@ pgu_define_gucs(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pg_uring.min_parallel_prewarm_size",
-							"Sets the smallest buffer-mode prewarm that gets helper processes.",
+							"Sets the minimum size of a buffer-mode prewarm that uses helper processes.",
 							"Each further multiple of this size adds a helper, up to pg_uring.max_prewarm_workers.",
 							&pgu_min_parallel_prewarm_size,
 							PGU_MIN_PARALLEL_PREWARM_DEFAULT,

@@ -65,12 +65,14 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/wait_event.h"
 
 #include "buffers.h"
 #include "faults.h"
 #include "pageio.h"
 #include "pg_uring.h"
 #include "progress.h"
+#include "queue.h"
 #include "relation.h"
 #include "stats.h"
 
@@ -105,6 +107,9 @@ typedef enum PrewarmMode
 #define PGU_PREWARM_CHUNK_MAX	512
 #define PGU_PREWARM_CHUNK_MIN	32
 
+/* Most block-list entries one parallel context carries (16 MB of them). */
+#define PGU_PARALLEL_LIST_MAX	(4 * 1024 * 1024)
+
 /* shm_toc keys of a parallel prewarm */
 #define PGU_KEY_WORK			UINT64CONST(0x5047550000000001)
 #define PGU_KEY_BUFFER_USAGE	UINT64CONST(0x5047550000000002)
@@ -120,6 +125,7 @@ typedef struct PrewarmWork
 	ForkNumber	fork;
 	int64		nentries;		/* blocks to prewarm */
 	int			chunk;			/* entries claimed at a time */
+	int64		base;			/* caller's progress: blocks of earlier pieces */
 	BlockNumber first;			/* range: first block (when !is_list) */
 	bool		is_list;		/* the blocks follow the struct */
 	pg_atomic_uint64 next;		/* next entry to claim */
@@ -144,9 +150,12 @@ count_done(PrewarmState *st, int64 n)
 	int64		total;
 
 	st->done += n;
-	total = (int64) pg_atomic_add_fetch_u64(&st->work->done, n);
+	total = (int64) pg_atomic_add_fetch_u64(&st->work->done, n) + st->work->base;
 	if (st->leader)
 		pgu_progress_update(total, total * BLCKSZ);
+	else
+		pgu_count(pgu_io_method == PGU_IO_METHOD_SYNC ? PGU_PATH_SYNC : PGU_PATH_RING,
+				  PGU_C_PREWARM_HELPER_BLOCKS, n);
 }
 
 /* The block of entry i of the work. */
@@ -374,8 +383,11 @@ prewarm_participate(Relation rel, PrewarmWork *w, PrewarmMode mode, bool leader,
  * How many helpers a buffer-mode prewarm of this many blocks gets: none
  * below pg_uring.min_parallel_prewarm_size, where starting one costs more
  * than it saves; one more for each further multiple of it, up to
- * pg_uring.max_prewarm_workers.  None inside a parallel operation, or where
- * a parallel context cannot be set up.
+ * pg_uring.max_prewarm_workers.  On the ring, all participants' windows
+ * together stay within three quarters of the shared queue, so that other
+ * sessions keep a share.  None inside a parallel operation, where a
+ * parallel context cannot be set up, or where interrupts (and so the
+ * helpers' messages) cannot be serviced.
  */
 static int
 prewarm_helpers(Relation rel, int64 nblocks)
@@ -384,12 +396,15 @@ prewarm_helpers(Relation rel, int64 nblocks)
 
 	if (pgu_max_prewarm_workers <= 0 || nblocks < pgu_min_parallel_prewarm_size)
 		return 0;
-	if (IsInParallelMode() || IsParallelWorker() || !IsTransactionState() ||
-		!ActiveSnapshotSet() || RelationUsesLocalBuffers(rel))
+	if (!IsUnderPostmaster || IsInParallelMode() || IsParallelWorker() ||
+		!IsTransactionState() || !ActiveSnapshotSet() ||
+		!INTERRUPTS_CAN_BE_PROCESSED() || RelationUsesLocalBuffers(rel))
 		return 0;
 	n = pgu_min_parallel_prewarm_size > 0 ? nblocks / pgu_min_parallel_prewarm_size : nblocks;
 	/* every participant, the caller too, has a smallest chunk to start with */
 	n = Min(n, nblocks / PGU_PREWARM_CHUNK_MIN - 1);
+	if (pgu_io_method == PGU_IO_METHOD_IO_URING)
+		n = Min(n, (int64) (pgu_queue_nslots() * 3 / 4) / pgu_queue_depth - 1);
 	return (int) Max(Min(n, (int64) pgu_max_prewarm_workers), 0);
 }
 
@@ -402,23 +417,49 @@ prewarm_chunk(int64 nblocks, int nparticipants)
 	return (int) Max(Min(c, PGU_PREWARM_CHUNK_MAX), PGU_PREWARM_CHUNK_MIN);
 }
 
-/*
- * Prewarm the work with helpers: set up a parallel context whose shared
- * memory holds the work, launch them, take part (unless
- * parallel_leader_participation is off and some helper started), wait.
- */
+/* Size of a work descriptor with this many list entries. */
+static Size
+work_size(int64 nlisted)
+{
+	return add_size(offsetof(PrewarmWork, list), mul_size(sizeof(BlockNumber), nlisted));
+}
+
+/* Fill in a work descriptor for entries [start, start + count) of another. */
 static void
-prewarm_parallel(Relation rel, PrewarmWork *local, PrewarmMode mode, int nhelpers)
+work_piece(PrewarmWork *piece, PrewarmWork *whole, int64 start, int64 count,
+		   int nparticipants, int64 base)
+{
+	piece->relid = whole->relid;
+	piece->fork = whole->fork;
+	piece->nentries = count;
+	piece->is_list = whole->is_list;
+	piece->first = whole->is_list ? InvalidBlockNumber : whole->first + (BlockNumber) start;
+	if (whole->is_list)
+		memcpy(piece->list, whole->list + start, sizeof(BlockNumber) * count);
+	piece->chunk = prewarm_chunk(count, nparticipants);
+	piece->base = base;
+	pg_atomic_init_u64(&piece->next, 0);
+	pg_atomic_init_u64(&piece->done, 0);
+}
+
+/*
+ * Prewarm entries [start, start + count) of the work with helpers: set up a
+ * parallel context whose shared memory holds that piece, launch them, take
+ * part (unless parallel_leader_participation is off and some helper
+ * started), wait for the piece to be done while showing its progress.
+ * Returns the number of blocks warmed.
+ */
+static int64
+prewarm_parallel(Relation rel, PrewarmWork *whole, int64 start, int64 count,
+				 PrewarmMode mode, int nhelpers, int64 base)
 {
 	ParallelContext *pcxt;
-	Size		worksize;
+	Size		worksize = work_size(whole->is_list ? count : 0);
 	PrewarmWork *w;
 	BufferUsage *bufusage;
 	WalUsage   *walusage;
+	int64		done;
 	int			i;
-
-	worksize = offsetof(PrewarmWork, list) +
-		(local->is_list ? sizeof(BlockNumber) * local->nentries : 0);
 
 	EnterParallelMode();
 	pcxt = CreateParallelContext("pg_uring", "pgu_prewarm_helper_main", nhelpers);
@@ -433,14 +474,16 @@ prewarm_parallel(Relation rel, PrewarmWork *local, PrewarmMode mode, int nhelper
 	{
 		DestroyParallelContext(pcxt);
 		ExitParallelMode();
-		prewarm_participate(rel, local, mode, true, false);
-		return;
+		w = palloc(worksize);
+		work_piece(w, whole, start, count, 1, base);
+		prewarm_participate(rel, w, mode, true, false);
+		done = (int64) pg_atomic_read_u64(&w->done);
+		pfree(w);
+		return done;
 	}
 
 	w = shm_toc_allocate(pcxt->toc, worksize);
-	memcpy(w, local, worksize);
-	pg_atomic_init_u64(&w->next, 0);
-	pg_atomic_init_u64(&w->done, 0);
+	work_piece(w, whole, start, count, nhelpers + 1, base);
 	shm_toc_insert(pcxt->toc, PGU_KEY_WORK, w);
 	bufusage = shm_toc_allocate(pcxt->toc, mul_size(sizeof(BufferUsage), nhelpers));
 	memset(bufusage, 0, mul_size(sizeof(BufferUsage), nhelpers));
@@ -459,13 +502,44 @@ prewarm_parallel(Relation rel, PrewarmWork *local, PrewarmMode mode, int nhelper
 	if (parallel_leader_participation || pcxt->nworkers_launched == 0)
 		prewarm_participate(rel, w, mode, true, pcxt->nworkers_launched > 0);
 
-	/* an ERROR of a helper is re-thrown here, with its context */
+	if (pcxt->nworkers_launched > 0)
+	{
+		/* a helper that failed to start is an ERROR here, as in core */
+		WaitForParallelWorkersToAttach(pcxt);
+
+		/*
+		 * Until every block is in, or no helper is left: service the
+		 * helpers' messages (an ERROR is re-thrown here, with its context)
+		 * and show their progress.  We hold nothing, so we may wait.
+		 */
+		for (;;)
+		{
+			bool		alive = false;
+
+			CHECK_FOR_INTERRUPTS();
+			done = (int64) pg_atomic_read_u64(&w->done);
+			pgu_progress_record(base + done, (base + done) * BLCKSZ);
+			if (done >= w->nentries)
+				break;
+			for (i = 0; i < pcxt->nworkers_launched; i++)
+				if (pcxt->worker[i].error_mqh != NULL)
+					alive = true;
+			if (!alive)
+				break;
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 100L, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+	}
+
+	/* the helpers' last messages; an ERROR of one is re-thrown here */
 	WaitForParallelWorkersToFinish(pcxt);
 
 	/*
-	 * Every helper that started ran its share to the end or raised an
-	 * ERROR (re-thrown above); a helper that was registered but never ran
-	 * took no chunk.  What is left, the caller does.
+	 * Every helper ran its share to the end or raised an ERROR (re-thrown
+	 * above), and so did we, so every chunk is done; unless a cancel held
+	 * off made us stop early (see prewarm_participate).  Then, as without
+	 * helpers, what was done is returned.
 	 */
 	if (pg_atomic_read_u64(&w->next) < (uint64) w->nentries)
 		prewarm_participate(rel, w, mode, true, false);
@@ -473,9 +547,10 @@ prewarm_parallel(Relation rel, PrewarmWork *local, PrewarmMode mode, int nhelper
 	for (i = 0; i < pcxt->nworkers_launched; i++)
 		InstrAccumParallelQuery(&bufusage[i], &walusage[i]);
 
-	pg_atomic_write_u64(&local->done, pg_atomic_read_u64(&w->done));
+	done = (int64) pg_atomic_read_u64(&w->done);
 	DestroyParallelContext(pcxt);
 	ExitParallelMode();
+	return done;
 }
 
 /*
@@ -553,15 +628,40 @@ prewarm_work(Relation rel, PrewarmWork *w, PrewarmMode mode)
 	 */
 	pgu_progress_start(mode == PREWARM_BUFFER ? "prewarm buffer" : "prewarm read",
 					   RelationGetRelid(rel), w->nentries);
-	pg_atomic_init_u64(&w->next, 0);
-	pg_atomic_init_u64(&w->done, 0);
 	nhelpers = mode == PREWARM_BUFFER ? prewarm_helpers(rel, w->nentries) : 0;
-	w->chunk = prewarm_chunk(w->nentries, nhelpers + 1);
-	if (nhelpers > 0)
-		prewarm_parallel(rel, w, mode, nhelpers);
-	else
+	if (nhelpers == 0)
+	{
+		w->chunk = prewarm_chunk(w->nentries, 1);
+		w->base = 0;
+		pg_atomic_init_u64(&w->next, 0);
+		pg_atomic_init_u64(&w->done, 0);
 		prewarm_participate(rel, w, mode, true, false);
-	done = (int64) pg_atomic_read_u64(&w->done);
+		done = (int64) pg_atomic_read_u64(&w->done);
+	}
+	else
+	{
+		int64		start;
+
+		/*
+		 * A long block list goes to the helpers in pieces, each in a
+		 * parallel context of its own, so that the dynamic shared memory
+		 * stays small.
+		 */
+		for (start = 0; start < w->nentries;)
+		{
+			int64		count = w->nentries - start;
+			int64		piece_done;
+
+			if (w->is_list)
+				count = Min(count, PGU_PARALLEL_LIST_MAX);
+			piece_done = prewarm_parallel(rel, w, start, count, mode, nhelpers, done);
+			done += piece_done;
+			/* stopped early (a cancel held off): return what was done */
+			if (piece_done < count)
+				break;
+			start += count;
+		}
+	}
 	/* interrupts are serviceable again: a progress NOTICE may go out now */
 	pgu_progress_update(done, done * BLCKSZ);
 	pgu_progress_end();

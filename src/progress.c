@@ -154,9 +154,9 @@ pgu_progress_set_relation(Oid relid, int64 total_blocks)
 	end_write();
 }
 
-/* Record progress; emit a NOTICE if pg_uring.progress_interval says so. */
+/* Record progress, never with a NOTICE. */
 void
-pgu_progress_update(int64 blocks_done, int64 bytes)
+pgu_progress_record(int64 blocks_done, int64 bytes)
 {
 	if (my_progress == NULL)
 		return;
@@ -164,6 +164,15 @@ pgu_progress_update(int64 blocks_done, int64 bytes)
 	my_progress->blocks_done = blocks_done;
 	my_progress->bytes = bytes;
 	end_write();
+}
+
+/* Record progress; emit a NOTICE if pg_uring.progress_interval says so. */
+void
+pgu_progress_update(int64 blocks_done, int64 bytes)
+{
+	if (my_progress == NULL)
+		return;
+	pgu_progress_record(blocks_done, bytes);
 
 	/*
 	 * A NOTICE can block on a client that is not reading; with interrupts

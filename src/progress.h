@@ -17,6 +17,7 @@ extern void pgu_progress_start(const char *operation, Oid relid, int64 total_blo
 extern void pgu_progress_quiet(void);
 extern void pgu_progress_set_relation(Oid relid, int64 total_blocks);
 extern void pgu_progress_update(int64 blocks_done, int64 bytes);
+extern void pgu_progress_record(int64 blocks_done, int64 bytes);
 extern void pgu_progress_end(void);
 
 #endif							/* PG_URING_PROGRESS_H */

@@ -29,6 +29,7 @@
 
 #include <errno.h>
 
+#include "access/parallel.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/proc.h"
@@ -203,9 +204,9 @@ pgu_worker_alive(uint64 generation)
 /*
  * Take a free slot.  With wait = false, return NULL when none is free.
  * With wait = true, sleep until one is (counted as a queue-full wait), or
- * return NULL once the worker no longer accepts requests, or when a cancel
- * or terminate request is pending (the caller then does the batch itself
- * and stops).  Callers must hold no I/O, pin or content lock while they
+ * return NULL once the worker no longer accepts requests, when a cancel
+ * or terminate request is pending, or when a parallel worker of ours has
+ * sent a message (the caller then does the batch itself and stops).  Callers must hold no I/O, pin or content lock while they
  * wait here, and callers that already have requests in flight must not
  * wait at all: they consume their own completions first, which frees slots.
  */
@@ -232,8 +233,13 @@ pgu_slot_alloc(bool wait)
 		if (slot != NULL || !wait)
 			break;
 
-		/* no worker to free slots for, or the caller is being cancelled */
-		if (!accepting || QueryCancelPending || ProcDiePending)
+		/*
+		 * No worker to free slots for, or the caller is being cancelled; or
+		 * a helper of ours (parallel prewarm) has sent a message: it may be
+		 * blocked until we read it, holding slots we would wait for.
+		 */
+		if (!accepting || QueryCancelPending || ProcDiePending ||
+			ParallelMessagePending)
 			break;
 		/* DROP DATABASE and DROP TABLESPACE must not wait for a free slot */
 		if (ProcSignalBarrierPending)

@@ -45,7 +45,8 @@ sub counters
 	my ($n) = @_;
 	return split /\|/,
 	  $n->safe_psql('postgres',
-		'SELECT sum(prewarm_workers_planned), sum(prewarm_workers_launched) FROM pg_uring_stats');
+		'SELECT sum(prewarm_workers_planned), sum(prewarm_workers_launched), '
+		  . 'sum(prewarm_helper_blocks) FROM pg_uring_stats');
 }
 
 sub evict
@@ -84,12 +85,21 @@ for my $method (@methods)
 
 		# a whole range
 		evict($node, $tag);
-		my ($p0, $l0) = counters($node);
+		my ($p0, $l0, $h0) = counters($node);
 		is($node->safe_psql('postgres', "$lset SELECT pg_uring_prewarm('t')"),
 			$nblocks, "$tag range: every block counted");
-		my ($p1, $l1) = counters($node);
+		my ($p1, $l1, $h1) = counters($node);
 		is($p1 - $p0, 2, "$tag range: two helpers planned");
 		is($l1 - $l0, 2, "$tag range: two helpers launched");
+		if ($leader eq 'on')
+		{
+			cmp_ok($h1 - $h0, '>', 0, "$tag range: the helpers installed blocks");
+			cmp_ok($h1 - $h0, '<', $nblocks, "$tag range: and the caller did too");
+		}
+		else
+		{
+			is($h1 - $h0, $nblocks, "$tag range: the helpers installed every block");
+		}
 		is(rel_buffers($node, 'postgres', 't'), $nblocks, "$tag range: every block installed");
 
 		# a block list: exactly its blocks, no more
@@ -110,8 +120,16 @@ SELECT count(*) FILTER (WHERE relblocknumber % 3 = 1) || ':' || count(*)
    AND reldatabase = (SELECT oid FROM pg_database WHERE datname = current_database())}),
 			"0:$expect",
 			"$tag list: exactly the listed blocks are installed");
-		my ($p2, $l2) = counters($node);
+		my ($p2, $l2, $h2) = counters($node);
 		is($l2 - $l1, 2, "$tag list: two helpers launched");
+		if ($leader eq 'on')
+		{
+			cmp_ok($h2 - $h1, '>', 0, "$tag list: the helpers installed blocks");
+		}
+		else
+		{
+			is($h2 - $h1, $expect, "$tag list: the helpers installed every listed block");
+		}
 		clean_after($node, $tag);
 	}
 }
@@ -170,12 +188,13 @@ SELECT count(*) FILTER (WHERE relblocknumber % 3 = 1) || ':' || count(*)
 	for my $leader ('on', 'off')
 	{
 		evict($node, "$tag leader=$leader:");
-		my ($p0, $l0) = counters($node);
+		my ($p0, $l0, $h0) = counters($node);
 		is( $node->safe_psql('postgres',
 				"$par SET parallel_leader_participation = $leader; SELECT pg_uring_prewarm('t')"),
 			$nblocks,
 			"$tag leader=$leader: every block counted");
-		my ($p1, $l1) = counters($node);
+		my ($p1, $l1, $h1) = counters($node);
+		is($h1 - $h0, 0, "$tag leader=$leader: no block installed by a helper");
 		is($p1 - $p0, 2, "$tag leader=$leader: two helpers planned");
 		is($l1 - $l0, 0, "$tag leader=$leader: none could be launched");
 		is(rel_buffers($node, 'postgres', 't'), $nblocks,

@@ -1,0 +1,97 @@
+# Copyright (c) pg_uring authors
+#
+# Issue 14: parallel installs while helpers talk.  A helper's WARNINGs go
+# to the caller through a small message queue; when it is full, the helper
+# blocks until the caller reads it, holding its request slots.  The caller
+# must read it even when it is itself waiting for a slot (docs/design.md
+# "Parallel installs"), or both wait for ever and the cluster's queue stays
+# taken.  Here every page of three tables fails its checksum, and
+# ignore_checksum_failure = on makes core accept each page with a WARNING,
+# so each helper sends one message per block.  Three sessions prewarm one
+# table each, at once, with helpers, on a queue of 8 slots (queue_depth 3):
+# more slots wanted than there are.  What must hold:
+#   - every call ends (no hang), with the block count;
+#   - every page's WARNING reaches the client exactly once (the caller
+#     relays its helpers' messages, also in the middle of its own chunk);
+#   - afterwards every slot is free, nothing is pinned, no helper is left.
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use PgUringTest;
+
+my $node = pgu_node('par_messages',
+	conf => "pg_uring.queue_size = 8\nshared_buffers = 128MB\nlog_min_messages = error\n");
+my ($ring_up, $why) = ring_check($node);
+my @methods = $ring_up ? ('io_uring', 'sync') : ('sync');
+note("ring down ($why): only the sync path") unless $ring_up;
+
+my @tables = ('m1', 'm2', 'm3');
+my %nblocks;
+for my $t (@tables)
+{
+	$nblocks{$t} = make_table($node, 'postgres', $t, 16, no_pkey => 1);
+}
+$node->safe_psql('postgres', 'CHECKPOINT');
+my %path = map { $_ => $node->data_dir . '/' . $node->safe_psql('postgres', "SELECT pg_relation_filepath('$_')") }
+  @tables;
+$node->stop;
+
+# Break every page's checksum (pd_checksum, bytes 8-9): the data stays.
+for my $t (@tables)
+{
+	open(my $fh, '+<:raw', $path{$t}) or die "open $path{$t}: $!";
+	my $size = -s $fh;
+	for (my $off = 0; $off < $size; $off += 8192)
+	{
+		seek($fh, $off + 8, 0) or die;
+		read($fh, my $ck, 2) == 2 or die;
+		seek($fh, $off + 8, 0) or die;
+		print $fh pack('v', unpack('v', $ck) ^ 0x5a5a);
+	}
+	close($fh) or die "close $path{$t}: $!";
+}
+$node->start;
+ring_check($node) if $ring_up;
+
+for my $method (@methods)
+{
+	my $tag = "[$method]";
+	$node->safe_psql('postgres', "SELECT pg_uring_evict('$_')") for @tables;
+	my $h0 = $node->safe_psql('postgres', 'SELECT sum(prewarm_helper_blocks) FROM pg_uring_stats');
+	my @s = map {
+		bg_start($node, 'postgres',
+			"SET ignore_checksum_failure = on; SET pg_uring.io_method = $method; "
+			  . "SET pg_uring.min_parallel_prewarm_size = '1MB'; SET pg_uring.queue_depth = 3; "
+			  . "SELECT pg_uring_prewarm('$_');",
+			app => "pgu_msg_$_")
+	} @tables;
+	for my $i (0 .. $#tables)
+	{
+		my $t = $tables[$i];
+		my $r = bg_finish($s[$i]);
+		is($r->{timed_out}, 0, "$tag $t: the call ended (no hang)");
+		is($r->{rc}, 0, "$tag $t: without an error");
+		is($r->{out}, "$nblocks{$t}\n", "$tag $t: every block counted");
+		my $warnings = () = $r->{err} =~ /WARNING:  page verification failed/g;
+		is($warnings, $nblocks{$t}, "$tag $t: every page's WARNING reached the client once");
+	}
+	my $h1 = $node->safe_psql('postgres', 'SELECT sum(prewarm_helper_blocks) FROM pg_uring_stats');
+	cmp_ok($h1 - $h0, '>', 0, "$tag helpers installed blocks (and sent their WARNINGs)");
+	ok( wait_progress(
+			sub {
+				$node->safe_psql('postgres',
+					'SELECT free_slots = queue_slots AND abandoned_slots = 0 FROM pg_uring_status') eq 't';
+			}),
+		"$tag every queue slot is free again");
+	is(pinned_buffers($node, 'postgres'), '0', "$tag no buffer left pinned");
+	is( $node->safe_psql('postgres',
+			"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel worker'"),
+		'0', "$tag no helper is left");
+}
+
+$node->stop;
+done_testing();
