@@ -7,8 +7,9 @@
 #   - an EIO in a helper's share (parallel_leader_participation = off, so
 #     every block is a helper's): the caller's ERROR names the file and
 #     block, SQLSTATE 58030, with the helper's context ("parallel worker");
-#   - cancel of the caller while helpers run: the call ends with "canceling
-#     statement", and when it has returned no helper is left;
+#   - cancel of the caller while helpers run, the caller installing too or
+#     only waiting (parallel_leader_participation = off): the call ends with
+#     "canceling statement", and when it has returned no helper is left;
 #   - a helper terminated (pg_terminate_backend) mid-prewarm: the caller
 #     gets an ERROR, no helper is left, the session works on;
 #   - a helper killed with SIGKILL: the postmaster restarts the cluster
@@ -128,11 +129,12 @@ for my $method (@methods)
 			$nblocks, "$tag a prewarm works again");
 	}
 
-	# --- cancel of the caller -------------------------------------------
+	# --- cancel of the caller, working or only waiting ------------------
+	for my $leader ('on', 'off')
 	{
-		my $tag = "[$method/cancel caller]";
+		my $tag = "[$method/cancel caller, leader=$leader]";
 		evict($tag);
-		my ($s, $pid, @helpers) = start_slow($tag, $method, 'on');
+		my ($s, $pid, @helpers) = start_slow($tag, $method, $leader);
 		is($node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)"), 't', "$tag cancel sent");
 		my $r = bg_finish($s);
 		is($r->{timed_out}, 0, "$tag the call returned (no hang)");
