@@ -42,8 +42,11 @@ use PgUringTest;
 
 my $mb = soak() ? 300 : 160;
 my $wait = 30;    # hang detector for what the frozen ring must not block
+# The caller alone (no prewarm helpers): what is measured here is how far
+# one stopped backend got; helpers keep working while the caller is stopped
+# (their cancel and termination are 054_fault_parallel_prewarm.pl's).
 my $node = pgu_node('cancel',
-	conf => "shared_buffers = 96MB\nbgwriter_lru_maxpages = 0\n");
+	conf => "shared_buffers = 96MB\nbgwriter_lru_maxpages = 0\npg_uring.max_prewarm_workers = 0\n");
 my ($ring_up, $ring_why) = ring_check($node);
 
 my $nblocks = make_table($node, 'postgres', 't', $mb);
