@@ -27,7 +27,7 @@ int			pgu_sqpoll_idle = PGU_SQPOLL_IDLE_DEFAULT;
 int			pgu_verify_rate = PGU_VERIFY_RATE_DEFAULT;
 int			pgu_progress_interval = PGU_PROGRESS_INTERVAL_DEFAULT;
 
-static const struct config_enum_entry io_method_options[] = {
+static const struct config_enum_entry pgu_io_method_options[] = {
 	{"io_uring", PGU_IO_METHOD_IO_URING, false},
 	{"sync", PGU_IO_METHOD_SYNC, false},
 	{NULL, 0, false}
@@ -49,7 +49,7 @@ pgu_define_gucs(void)
 							 "io_uring hands batches to the ring worker; sync performs them in the calling backend.",
 							 &pgu_io_method,
 							 PGU_IO_METHOD_IO_URING,
-							 io_method_options,
+							 pgu_io_method_options,
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);

@@ -65,7 +65,7 @@ pgu_relation_open(Oid relid, LOCKMODE lockmode, PguPrivilege priv)
 
 	if (priv == PGU_PRIV_OWNER)
 	{
-		if (!pg_class_ownercheck(relid, GetUserId()))
+		if (!PGU_CLASS_OWNERCHECK(relid, GetUserId()))
 			aclcheck_error(ACLCHECK_NOT_OWNER,
 						   get_relkind_objtype(rel->rd_rel->relkind),
 						   RelationGetRelationName(rel));
@@ -121,12 +121,12 @@ BlockNumber
 pgu_segment_path(Relation rel, ForkNumber fork, BlockNumber blkno, char *path)
 {
 	BlockNumber segno = blkno / ((BlockNumber) RELSEG_SIZE);
-	char	   *base = relpathbackend(PGU_REL_LOCATOR(rel), rel->rd_backend, fork);
+	char		base[MAXPGPATH];
 
+	pgu_relpath(PGU_REL_LOCATOR(rel), rel->rd_backend, fork, base);
 	if (segno > 0)
 		snprintf(path, MAXPGPATH, "%s.%u", base, segno);
 	else
 		strlcpy(path, base, MAXPGPATH);
-	pfree(base);
 	return blkno % ((BlockNumber) RELSEG_SIZE);
 }
