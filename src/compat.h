@@ -75,6 +75,18 @@ typedef RelFileNode PguRelLocator;
 #endif
 
 /*
+ * contrib pg_prewarm, whose errors pg_uring's functions repeat: since 17 it
+ * refuses a relation without storage (a view, a partitioned or foreign
+ * table) with "relation ... does not have storage" (ERRCODE_WRONG_OBJECT_TYPE)
+ * before it looks at the fork; 15 reports that the fork does not exist.
+ */
+#if PG_VERSION_NUM >= 170000
+#define PGU_PREWARM_REFUSES_NO_STORAGE	true
+#else
+#define PGU_PREWARM_REFUSES_NO_STORAGE	false
+#endif
+
+/*
  * The path of a relation fork's first segment, relative to the data
  * directory, into dst (MAXPGPATH bytes).  PostgreSQL 18's relpathbackend
  * returns a RelPathStr by value; earlier majors return a palloc'd string.

@@ -105,6 +105,13 @@ pgu_fork_from_name(const char *forkname)
 void
 pgu_check_fork_exists(Relation rel, ForkNumber fork, const char *forkname)
 {
+	/* contrib pg_prewarm checks this first since 17 (compat.h) */
+	if (PGU_PREWARM_REFUSES_NO_STORAGE && !RELKIND_HAS_STORAGE(rel->rd_rel->relkind))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("relation \"%s\" does not have storage",
+						RelationGetRelationName(rel)),
+				 errdetail_relkind_not_supported(rel->rd_rel->relkind)));
 	if (!RELKIND_HAS_STORAGE(rel->rd_rel->relkind) ||
 		!smgrexists(RelationGetSmgr(rel), fork))
 		ereport(ERROR,
