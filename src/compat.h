@@ -52,14 +52,12 @@
 #include "storage/relfilelocator.h"
 typedef RelFileLocator PguRelLocator;
 #define PGU_REL_LOCATOR(rel)			((rel)->rd_locator)
-#define PGU_LOCATOR_EQUALS(a, b)		RelFileLocatorEquals(a, b)
 #define PGU_LOCATOR_DB(loc)				((loc).dbOid)
 #define PGU_FILETAG_LOCATOR(ftag)		((ftag).rlocator)
 #else
 #include "storage/relfilenode.h"
 typedef RelFileNode PguRelLocator;
 #define PGU_REL_LOCATOR(rel)			((rel)->rd_node)
-#define PGU_LOCATOR_EQUALS(a, b)		RelFileNodeEquals(a, b)
 #define PGU_LOCATOR_DB(loc)				((loc).dbNode)
 #define PGU_FILETAG_LOCATOR(ftag)		((ftag).rnode)
 #endif
