@@ -52,6 +52,9 @@
  */
 #include "postgres.h"
 
+/* first: its guards refuse an untested major before anything else fails */
+#include "compat.h"
+
 #include <unistd.h>
 
 #include "miscadmin.h"
@@ -66,7 +69,6 @@
 #include "utils/resowner.h"
 
 #include "buffers.h"
-#include "compat.h"
 
 /*
  * Buffer tags.  PostgreSQL 16 replaced the tag's RelFileNode by its fields

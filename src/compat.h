@@ -15,12 +15,6 @@
 
 #include "postgres.h"
 
-#include "common/relpath.h"
-#include "pgstat.h"
-#include "storage/proc.h"
-#include "utils/rel.h"
-#include "utils/wait_event.h"
-
 /*
  * Refuse every major version that has not been built and tested.  The
  * buffer-manager code in buffers.c relies on internals that change between
@@ -41,6 +35,12 @@
  */
 #error "pg_uring does not support EXEC_BACKEND builds"
 #endif
+
+#include "common/relpath.h"
+#include "pgstat.h"
+#include "storage/proc.h"
+#include "utils/rel.h"
+#include "utils/wait_event.h"
 
 /*
  * The physical identity of a relation, and of a checkpointer FileTag's
