@@ -16,6 +16,24 @@
  * only after a full write, and only if nobody dirtied the page meanwhile
  * (BM_JUST_DIRTIED).
  *
+ * Per major version (the only place that differs; see write_io_begin and
+ * write_io_end):
+ *	- 15: StartBufferIO/TerminateBufferIO are static in bufmgr.c, and core
+ *	  tracks one I/O per backend (InProgressBuf) that it aborts itself; ours
+ *	  are replicas on the buffer header, tracked only by our own records.
+ *	- 17: the same replicas, and each I/O is also remembered in the current
+ *	  resource owner (ResourceOwnerRememberBufferIO, buf_internals.h), as
+ *	  core's StartBufferIO does since 17.
+ *	- 18: core's StartBufferIO and TerminateBufferIO are exported; we call
+ *	  them (they remember the I/O in the current resource owner).
+ * On 17 and 18 the resource owner is a backstop only: our undo
+ * (pgu_buf_abort_writes, from pgu_stream_run's PG_CATCH or the exit hook)
+ * runs before the transaction's resource owners are released, and it
+ * forgets every I/O it ends, so core never ends one of ours.  Were a record
+ * ever missed, core's AbortBufferIO would end that I/O as failed at
+ * transaction end (the buffer stays dirty) instead of leaving it in
+ * progress forever.
+ *
  * Locking rules of this file:
  *	- buffer header spinlock (LockBufHdr): held for a few instructions, no
  *	  call that can fail or sleep inside it;
@@ -34,6 +52,9 @@
  */
 #include "postgres.h"
 
+/* first: its guards refuse an untested major before anything else fails */
+#include "compat.h"
+
 #include <unistd.h>
 
 #include "miscadmin.h"
@@ -45,12 +66,87 @@
 #include "storage/proc.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 
 #include "buffers.h"
-#include "compat.h"
 
-/* Write I/Os this backend started and has not ended. */
-static Buffer *writes = NULL;
+/*
+ * Buffer tags.  PostgreSQL 16 replaced the tag's RelFileNode by its fields
+ * and the tag macros by inline functions.
+ */
+#if PG_VERSION_NUM >= 160000
+static inline void
+tag_init(BufferTag *tag, const PguRelLocator *loc, ForkNumber fork, BlockNumber blkno)
+{
+	InitBufferTag(tag, loc, fork, blkno);
+}
+
+static inline bool
+tag_matches_rel(const BufferTag *tag, const PguRelLocator *loc)
+{
+	return BufTagMatchesRelFileLocator(tag, loc);
+}
+
+static inline bool
+tags_equal(const BufferTag *a, const BufferTag *b)
+{
+	return BufferTagsEqual(a, b);
+}
+
+static inline void
+tag_clear(BufferTag *tag)
+{
+	ClearBufferTag(tag);
+}
+
+static inline ForkNumber
+tag_fork(const BufferTag *tag)
+{
+	return BufTagGetForkNum(tag);
+}
+#else
+static inline void
+tag_init(BufferTag *tag, const PguRelLocator *loc, ForkNumber fork, BlockNumber blkno)
+{
+	INIT_BUFFERTAG(*tag, *loc, fork, blkno);
+}
+
+static inline bool
+tag_matches_rel(const BufferTag *tag, const PguRelLocator *loc)
+{
+	return RelFileNodeEquals(tag->rnode, *loc);
+}
+
+static inline bool
+tags_equal(const BufferTag *a, const BufferTag *b)
+{
+	return BUFFERTAGS_EQUAL(*a, *b);
+}
+
+static inline void
+tag_clear(BufferTag *tag)
+{
+	CLEAR_BUFFERTAG(*tag);
+}
+
+static inline ForkNumber
+tag_fork(const BufferTag *tag)
+{
+	return tag->forkNum;
+}
+#endif
+
+/*
+ * Write I/Os this backend started and has not ended, with the resource
+ * owner that remembers each (17 and later; NULL on 15).
+ */
+typedef struct WriteRecord
+{
+	Buffer		buf;
+	ResourceOwner owner;
+} WriteRecord;
+
+static WriteRecord *writes = NULL;
 static int	nwrites = 0;
 static int	maxwrites = 0;
 
@@ -62,8 +158,9 @@ pgu_buf_is_cached(Relation rel, ForkNumber fork, BlockNumber blkno)
 	uint32		hash;
 	LWLock	   *partition;
 	int			buf_id;
+	PguRelLocator loc = PGU_REL_LOCATOR(rel);
 
-	INIT_BUFFERTAG(tag, PGU_REL_LOCATOR(rel), fork, blkno);
+	tag_init(&tag, &loc, fork, blkno);
 	hash = BufTableHashCode(&tag);
 	partition = BufMappingPartitionLock(hash);
 	LWLockAcquire(partition, LW_SHARED);
@@ -102,7 +199,7 @@ pgu_buf_collect(Relation rel, int *nrefs)
 		uint32		state;
 
 		/* unlocked precheck, as DropRelFileNodeBuffers does */
-		if (!PGU_LOCATOR_EQUALS(PGU_TAG_LOCATOR(desc->tag), loc))
+		if (!tag_matches_rel(&desc->tag, &loc))
 			continue;
 
 		if (n == max)
@@ -113,10 +210,10 @@ pgu_buf_collect(Relation rel, int *nrefs)
 				palloc(sizeof(PguBufRef) * max);
 		}
 		state = LockBufHdr(desc);
-		if (PGU_LOCATOR_EQUALS(PGU_TAG_LOCATOR(desc->tag), loc) && (state & BM_VALID))
+		if (tag_matches_rel(&desc->tag, &loc) && (state & BM_VALID))
 		{
 			refs[n].buf_id = i;
-			refs[n].fork = desc->tag.forkNum;
+			refs[n].fork = tag_fork(&desc->tag);
 			refs[n].block = desc->tag.blockNum;
 			refs[n].dirty = (state & BM_DIRTY) != 0;
 			n++;
@@ -172,57 +269,73 @@ pgu_buf_reserve_write(void)
 		return;
 	if (writes == NULL)
 	{
-		writes = MemoryContextAlloc(TopMemoryContext, sizeof(Buffer) * 64);
+		writes = MemoryContextAlloc(TopMemoryContext, sizeof(WriteRecord) * 64);
 		maxwrites = 64;
 	}
 	else
 	{
-		writes = repalloc(writes, sizeof(Buffer) * maxwrites * 2);
+		writes = repalloc(writes, sizeof(WriteRecord) * maxwrites * 2);
 		maxwrites *= 2;
 	}
 }
 
-/* Forget a recorded write. */
-static void
+/* Forget a recorded write; returns the resource owner that remembers it. */
+static ResourceOwner
 write_forget(Buffer buf)
 {
 	int			i;
 
 	for (i = nwrites - 1; i >= 0; i--)
 	{
-		if (writes[i] == buf)
+		if (writes[i].buf == buf)
 		{
+			ResourceOwner owner = writes[i].owner;
+
 			writes[i] = writes[--nwrites];
-			return;
+			return owner;
 		}
 	}
 	elog(ERROR, "pg_uring: no write in progress on buffer %d", buf);
+	return NULL;				/* keep compiler quiet */
 }
 
+#if PG_VERSION_NUM >= 180000
+
 /*
- * Start writing a pinned buffer, as FlushBuffer does: take its I/O (skip
- * it, returning false, if it is not dirty or somebody else's I/O is in
- * progress), clear BM_JUST_DIRTIED and return the page LSN.  The caller
- * holds the buffer's content lock in share mode, so the LSN is stable.
+ * PostgreSQL 18: core's StartBufferIO and TerminateBufferIO are exported
+ * (buf_internals.h).
+ *
+ * StartBufferIO(nowait) takes the buffer's I/O, returning false if
+ * somebody else's I/O is in progress (an AIO read included: it holds
+ * BM_IO_IN_PROGRESS) or if the buffer is not dirty.  It enlarges and then
+ * remembers in CurrentResourceOwner; we record that owner so that we can
+ * forget the I/O from it when we end it, whatever the current owner is by
+ * then.  Then, as FlushBuffer does, we clear BM_JUST_DIRTIED and read the
+ * LSN under the header lock.
  */
-bool
-pgu_buf_write_start(Buffer buf, XLogRecPtr *lsn, bool *permanent)
+static bool
+write_io_begin(BufferDesc *desc, Buffer buf, XLogRecPtr *lsn, bool *permanent)
 {
-	BufferDesc *desc = GetBufferDescriptor(buf - 1);
+	ResourceOwner owner = CurrentResourceOwner;
 	uint32		state;
 
-	/* the record must be infallible once the header says I/O */
-	pgu_buf_reserve_write();
+	if (!StartBufferIO(desc, false, true))
+		return false;
+	/* infallible (reserved): nothing between the header change and this */
+	writes[nwrites].buf = buf;
+	writes[nwrites].owner = owner;
+	nwrites++;
 
 	state = LockBufHdr(desc);
-	if ((state & (BM_VALID | BM_DIRTY)) != (BM_VALID | BM_DIRTY) ||
-		(state & BM_IO_IN_PROGRESS))
+	if (!(state & BM_VALID))
 	{
+		/* dirty but not valid cannot happen; never write such a page */
 		UnlockBufHdr(desc, state);
+		(void) write_forget(buf);
+		TerminateBufferIO(desc, false, 0, false, false);
+		ResourceOwnerForgetBufferIO(owner, buf);
 		return false;
 	}
-	writes[nwrites++] = buf;	/* before the header change becomes visible */
-	state |= BM_IO_IN_PROGRESS;
 	state &= ~BM_JUST_DIRTIED;
 	*lsn = PageGetLSN(BufferGetPage(buf));
 	*permanent = (state & BM_PERMANENT) != 0;
@@ -231,14 +344,77 @@ pgu_buf_write_start(Buffer buf, XLogRecPtr *lsn, bool *permanent)
 }
 
 /*
- * End a write we started: the buffer becomes clean only if the write
- * succeeded and nobody dirtied the page since we copied it (as core's
- * TerminateBufferIO with clear_dirty).  Returns true if it is now clean.
+ * End a write: TerminateBufferIO clears BM_DIRTY (and
+ * BM_CHECKPOINT_NEEDED) only if clear_dirty and BM_JUST_DIRTIED is not set,
+ * sets BM_IO_ERROR on failure (clears it on success), and wakes the
+ * waiters.  forget_owner is false because we forget the I/O from the owner
+ * that remembered it.  Returns whether the buffer is clean now (we still
+ * hold our pin).
  */
 static bool
-write_terminate(Buffer buf, bool ok)
+write_io_end(BufferDesc *desc, Buffer buf, ResourceOwner owner, bool ok)
 {
-	BufferDesc *desc = GetBufferDescriptor(buf - 1);
+	uint32		state;
+
+	TerminateBufferIO(desc, ok, ok ? 0 : BM_IO_ERROR, false, false);
+	ResourceOwnerForgetBufferIO(owner, buf);
+	if (!ok)
+		return false;
+	state = LockBufHdr(desc);
+	UnlockBufHdr(desc, state);
+	return (state & BM_DIRTY) == 0;
+}
+
+#else							/* 15 and 17 */
+
+/*
+ * PostgreSQL 15 and 17: StartBufferIO is static in bufmgr.c; this is its
+ * nowait output case on the buffer header.  On 17 the I/O is remembered in
+ * the current resource owner as core's does (enlarged before the header
+ * changes, remembered after, which cannot fail then).
+ */
+static bool
+write_io_begin(BufferDesc *desc, Buffer buf, XLogRecPtr *lsn, bool *permanent)
+{
+	ResourceOwner owner = NULL;
+	uint32		state;
+
+#if PG_VERSION_NUM >= 170000
+	owner = CurrentResourceOwner;
+	ResourceOwnerEnlarge(owner);
+#endif
+
+	state = LockBufHdr(desc);
+	if ((state & (BM_VALID | BM_DIRTY)) != (BM_VALID | BM_DIRTY) ||
+		(state & BM_IO_IN_PROGRESS))
+	{
+		UnlockBufHdr(desc, state);
+		return false;
+	}
+	/* before the header change becomes visible; infallible (reserved) */
+	writes[nwrites].buf = buf;
+	writes[nwrites].owner = owner;
+	nwrites++;
+	state |= BM_IO_IN_PROGRESS;
+	state &= ~BM_JUST_DIRTIED;
+	*lsn = PageGetLSN(BufferGetPage(buf));
+	*permanent = (state & BM_PERMANENT) != 0;
+	UnlockBufHdr(desc, state);
+
+#if PG_VERSION_NUM >= 170000
+	ResourceOwnerRememberBufferIO(owner, buf);
+#endif
+	return true;
+}
+
+/*
+ * End a write, as core's TerminateBufferIO with clear_dirty: the buffer
+ * becomes clean only if the write succeeded and nobody dirtied the page
+ * since we copied it.  Returns true if it is now clean.
+ */
+static bool
+write_io_end(BufferDesc *desc, Buffer buf, ResourceOwner owner, bool ok)
+{
 	uint32		state;
 	bool		clean = false;
 
@@ -255,8 +431,30 @@ write_terminate(Buffer buf, bool ok)
 	else
 		state &= ~BM_IO_ERROR;
 	UnlockBufHdr(desc, state);
+
+#if PG_VERSION_NUM >= 170000
+	ResourceOwnerForgetBufferIO(owner, buf);
+#endif
+
 	ConditionVariableBroadcast(BufferDescriptorGetIOCV(desc));
 	return clean;
+}
+
+#endif							/* PG_VERSION_NUM >= 180000 */
+
+/*
+ * Start writing a pinned buffer, as FlushBuffer does: take its I/O (skip
+ * it, returning false, if it is not dirty or somebody else's I/O is in
+ * progress), clear BM_JUST_DIRTIED and return the page LSN.  The caller
+ * holds the buffer's content lock in share mode, so the LSN is stable.
+ */
+bool
+pgu_buf_write_start(Buffer buf, XLogRecPtr *lsn, bool *permanent)
+{
+	/* the record must be infallible once the header says I/O */
+	pgu_buf_reserve_write();
+
+	return write_io_begin(GetBufferDescriptor(buf - 1), buf, lsn, permanent);
 }
 
 /*
@@ -266,21 +464,28 @@ write_terminate(Buffer buf, bool ok)
 bool
 pgu_buf_write_finish(Buffer buf, bool ok)
 {
-	write_forget(buf);
-	return write_terminate(buf, ok);
+	ResourceOwner owner = write_forget(buf);
+
+	return write_io_end(GetBufferDescriptor(buf - 1), buf, owner, ok);
 }
 
 /*
  * End every unfinished write as failed (after an ERROR, or at exit): the
  * buffers stay dirty.  The pins are left to the resource owner of the
  * aborting transaction.  Callers make sure first that none of these
- * writes is still in flight (pgu_stream_abort).
+ * writes is still in flight (pgu_stream_abort), and run before the
+ * resource owners are released (PG_CATCH, or a before_shmem_exit hook
+ * that runs before ShutdownPostgres), so the owners are still intact.
  */
 void
 pgu_buf_abort_writes(void)
 {
 	while (nwrites > 0)
-		(void) write_terminate(writes[--nwrites], false);
+	{
+		WriteRecord w = writes[--nwrites];
+
+		(void) write_io_end(GetBufferDescriptor(w.buf - 1), w.buf, w.owner, false);
+	}
 }
 
 /*
@@ -296,14 +501,15 @@ pgu_buf_evict(Relation rel, const PguBufRef *ref)
 	uint32		hash;
 	LWLock	   *partition;
 	uint32		state;
+	PguRelLocator loc = PGU_REL_LOCATOR(rel);
 
-	INIT_BUFFERTAG(tag, PGU_REL_LOCATOR(rel), ref->fork, ref->block);
+	tag_init(&tag, &loc, ref->fork, ref->block);
 	hash = BufTableHashCode(&tag);
 	partition = BufMappingPartitionLock(hash);
 
 	LWLockAcquire(partition, LW_EXCLUSIVE);
 	state = LockBufHdr(desc);
-	if (!BUFFERTAGS_EQUAL(desc->tag, tag) ||
+	if (!tags_equal(&desc->tag, &tag) ||
 		!(state & BM_TAG_VALID) ||
 		BUF_STATE_GET_REFCOUNT(state) != 0 ||
 		(state & (BM_DIRTY | BM_IO_IN_PROGRESS)) != 0)
@@ -312,7 +518,7 @@ pgu_buf_evict(Relation rel, const PguBufRef *ref)
 		LWLockRelease(partition);
 		return false;
 	}
-	CLEAR_BUFFERTAG(desc->tag);
+	tag_clear(&desc->tag);
 	state &= ~(BUF_FLAG_MASK | BUF_USAGECOUNT_MASK);
 	UnlockBufHdr(desc, state);
 	BufTableDelete(&tag, hash);
@@ -374,8 +580,9 @@ pgu_buf_reread_uncached(Relation rel, ForkNumber fork, BlockNumber blkno,
 	int			buf_id = -1;
 	ssize_t		n;
 	int			save_errno;
+	PguRelLocator loc = PGU_REL_LOCATOR(rel);
 
-	INIT_BUFFERTAG(tag, PGU_REL_LOCATOR(rel), fork, blkno);
+	tag_init(&tag, &loc, fork, blkno);
 	hash = BufTableHashCode(&tag);
 	partition = BufMappingPartitionLock(hash);
 

@@ -3,9 +3,10 @@
  * compat.h
  *	  PostgreSQL version differences, in one place.
  *
- * pg_uring targets PostgreSQL 15 first.  Everything that changes between
- * major versions and that the rest of the code needs is wrapped here, so
- * that no other file tests PG_VERSION_NUM.
+ * pg_uring is built and tested on PostgreSQL 15, 17 and 18.  Everything
+ * that changes between those major versions and that the rest of the code
+ * needs is wrapped here (or, for buffer-manager internals, in buffers.c),
+ * so that no other file tests PG_VERSION_NUM.
  *
  *-------------------------------------------------------------------------
  */
@@ -14,8 +15,17 @@
 
 #include "postgres.h"
 
+/*
+ * Refuse every major version that has not been built and tested.  The
+ * buffer-manager code in buffers.c relies on internals that change between
+ * majors; building against an untested one would be guessing.
+ */
 #if PG_VERSION_NUM < 150000
-#error "pg_uring requires PostgreSQL 15 or later"
+#error "pg_uring requires PostgreSQL 15, 17 or 18"
+#elif PG_VERSION_NUM >= 160000 && PG_VERSION_NUM < 170000
+#error "pg_uring does not support PostgreSQL 16: it is in no Debian suite, so it was never built or tested; use 15, 17 or 18"
+#elif PG_VERSION_NUM >= 190000
+#error "pg_uring has been built and tested on PostgreSQL 15, 17 and 18 only"
 #endif
 
 #ifdef EXEC_BACKEND
@@ -26,23 +36,161 @@
 #error "pg_uring does not support EXEC_BACKEND builds"
 #endif
 
+#include "common/relpath.h"
+#include "pgstat.h"
+#include "storage/proc.h"
+#include "utils/rel.h"
+#include "utils/wait_event.h"
+
 /*
- * PostgreSQL 16 renamed RelFileNode to RelFileLocator (and the buffer tag
- * fields with it), and 16 and 17 changed the bufmgr internals that
- * buffers.c relies on.  Until that port is written and tested, refuse to
- * build rather than guess.  (16 is in no Debian suite, so it cannot be
- * tested here at all.)
+ * The physical identity of a relation, and of a checkpointer FileTag's
+ * relation.  PostgreSQL 16 renamed RelFileNode to RelFileLocator (and its
+ * fields: spcNode/dbNode/relNode became spcOid/dbOid/relNumber).  Buffer
+ * tags changed too; only buffers.c looks at those.
  */
 #if PG_VERSION_NUM >= 160000
-#error "pg_uring has been built and tested on PostgreSQL 15 only"
-#endif
-
+#include "storage/relfilelocator.h"
+typedef RelFileLocator PguRelLocator;
+#define PGU_REL_LOCATOR(rel)			((rel)->rd_locator)
+#define PGU_LOCATOR_DB(loc)				((loc).dbOid)
+#define PGU_FILETAG_LOCATOR(ftag)		((ftag).rlocator)
+#else
 #include "storage/relfilenode.h"
-
-/* The physical identity of a relation, and of a buffer tag's relation. */
 typedef RelFileNode PguRelLocator;
 #define PGU_REL_LOCATOR(rel)			((rel)->rd_node)
-#define PGU_TAG_LOCATOR(tag)			((tag).rnode)
-#define PGU_LOCATOR_EQUALS(a, b)		RelFileNodeEquals(a, b)
+#define PGU_LOCATOR_DB(loc)				((loc).dbNode)
+#define PGU_FILETAG_LOCATOR(ftag)		((ftag).rnode)
+#endif
+
+/*
+ * Does role own relation relid?  PostgreSQL 16 replaced the per-catalog
+ * ownership checks with object_ownercheck.
+ */
+#if PG_VERSION_NUM >= 160000
+#define PGU_CLASS_OWNERCHECK(relid, role)	object_ownercheck(RelationRelationId, relid, role)
+#else
+#define PGU_CLASS_OWNERCHECK(relid, role)	pg_class_ownercheck(relid, role)
+#endif
+
+/*
+ * contrib pg_prewarm, whose errors pg_uring's functions repeat: since 17 it
+ * refuses a relation without storage (a view, a partitioned or foreign
+ * table) with "relation ... does not have storage" (ERRCODE_WRONG_OBJECT_TYPE)
+ * before it looks at the fork; 15 reports that the fork does not exist.
+ */
+#if PG_VERSION_NUM >= 170000
+#define PGU_PREWARM_REFUSES_NO_STORAGE	true
+#else
+#define PGU_PREWARM_REFUSES_NO_STORAGE	false
+#endif
+
+/*
+ * The path of a relation fork's first segment, relative to the data
+ * directory, into dst (MAXPGPATH bytes).  PostgreSQL 18's relpathbackend
+ * returns a RelPathStr by value; earlier majors return a palloc'd string.
+ */
+static inline void
+pgu_relpath(PguRelLocator loc, int backend, ForkNumber fork, char *dst)
+{
+#if PG_VERSION_NUM >= 180000
+	RelPathStr	p = relpathbackend(loc, backend, fork);
+
+	strlcpy(dst, p.str, MAXPGPATH);
+#else
+	char	   *p = relpathbackend(loc, backend, fork);
+
+	strlcpy(dst, p, MAXPGPATH);
+	pfree(p);
+#endif
+}
+
+/*
+ * This backend's index in ProcGlobal->allProcs.  PostgreSQL 17 replaced
+ * PGPROC.pgprocno with MyProcNumber (GetNumberFromPGProc).
+ */
+#if PG_VERSION_NUM >= 170000
+#define PGU_MY_PROCNO()					((int) MyProcNumber)
+#else
+#define PGU_MY_PROCNO()					(MyProc->pgprocno)
+#endif
+
+/*
+ * Report checksum failures found in database dboid.  PostgreSQL 18 wants
+ * the stats entry prepared first (pgstat_prepare_report_checksum_failure),
+ * so that the report itself needs no allocation.  Never call this inside a
+ * critical section.
+ */
+static inline void
+pgu_report_checksum_failures(Oid dboid, int count)
+{
+#if PG_VERSION_NUM >= 180000
+	pgstat_prepare_report_checksum_failure(dboid);
+#endif
+	pgstat_report_checksum_failures_in_db(dboid, count);
+}
+
+/*
+ * Wait events.  PostgreSQL 17 added named wait events for extensions
+ * (WaitEventExtensionNew): pg_stat_activity shows wait_event_type
+ * "Extension" with the names below.  On 15 every wait shows as
+ * wait_event_type "Extension", wait_event "Extension".
+ *
+ * pgu_wait_events_init() registers the names; it takes a lock and may
+ * raise an ERROR, so it is called where nothing is held: when a stream
+ * begins (pgu_stream_begin), when the worker starts, and when verify
+ * starts.  pgu_wait_event() only returns what was registered (falling back
+ * to the generic class if a caller forgot, so that a wait never ERRORs).
+ */
+typedef enum PguWaitEvent
+{
+	PGU_WAIT_BATCH,				/* a backend waits for a batch of its I/O */
+	PGU_WAIT_SLOT,				/* a backend waits for a free queue slot */
+	PGU_WAIT_VERIFY_RATE,		/* verify sleeps to keep pg_uring.verify_rate */
+	PGU_WAIT_WORKER_MAIN,		/* the worker waits for work */
+	PGU_WAIT_PREWARM_HELPERS,	/* a prewarm waits for its helpers */
+	PGU_WAIT_COUNT
+} PguWaitEvent;
+
+/* registered ids, 0 = not yet (pg_uring.c; unused on 15) */
+extern uint32 pgu_wait_event_ids[PGU_WAIT_COUNT];
+
+#if PG_VERSION_NUM >= 170000
+
+static inline void
+pgu_wait_events_init(void)
+{
+	static const char *const names[PGU_WAIT_COUNT] = {
+		"PgUringBatch",
+		"PgUringSlot",
+		"PgUringVerifyRate",
+		"PgUringWorkerMain",
+		"PgUringPrewarmHelpers",
+	};
+	int			i;
+
+	for (i = 0; i < PGU_WAIT_COUNT; i++)
+	{
+		if (pgu_wait_event_ids[i] == 0)
+			pgu_wait_event_ids[i] = WaitEventExtensionNew(names[i]);
+	}
+}
+
+static inline uint32
+pgu_wait_event(PguWaitEvent which)
+{
+	return pgu_wait_event_ids[which] != 0 ? pgu_wait_event_ids[which] : PG_WAIT_EXTENSION;
+}
+#else
+static inline void
+pgu_wait_events_init(void)
+{
+}
+
+static inline uint32
+pgu_wait_event(PguWaitEvent which)
+{
+	return PG_WAIT_EXTENSION;
+}
+#endif
 
 #endif							/* PG_URING_COMPAT_H */

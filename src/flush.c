@@ -114,7 +114,7 @@ register_segment(Relation rel, const PguBufRef *ref, const char *path)
 	memset(&ftag, 0, sizeof(ftag));
 	ftag.handler = SYNC_HANDLER_MD;
 	ftag.forknum = ref->fork;
-	ftag.rnode = PGU_REL_LOCATOR(rel);
+	PGU_FILETAG_LOCATOR(ftag) = PGU_REL_LOCATOR(rel);
 	ftag.segno = ref->block / ((BlockNumber) RELSEG_SIZE);
 
 	if (!RegisterSyncRequest(&ftag, SYNC_REQUEST, false))

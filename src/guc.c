@@ -29,7 +29,7 @@ int			pgu_progress_interval = PGU_PROGRESS_INTERVAL_DEFAULT;
 int			pgu_max_prewarm_workers = PGU_MAX_PREWARM_WORKERS_DEFAULT;
 int			pgu_min_parallel_prewarm_size = PGU_MIN_PARALLEL_PREWARM_DEFAULT;
 
-static const struct config_enum_entry io_method_options[] = {
+static const struct config_enum_entry pgu_io_method_options[] = {
 	{"io_uring", PGU_IO_METHOD_IO_URING, false},
 	{"sync", PGU_IO_METHOD_SYNC, false},
 	{NULL, 0, false}
@@ -51,7 +51,7 @@ pgu_define_gucs(void)
 							 "io_uring hands batches to the ring worker; sync performs them in the calling backend.",
 							 &pgu_io_method,
 							 PGU_IO_METHOD_IO_URING,
-							 io_method_options,
+							 pgu_io_method_options,
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);

@@ -162,6 +162,7 @@ pgu_stream_begin(PguOp op, bool direct, PguBatchCallback callback, void *arg)
 	PguStream  *s;
 
 	pgu_check_loaded();
+	pgu_wait_events_init();		/* nothing is held yet: may take a lock */
 
 	if (!exit_hook_registered)
 	{
@@ -176,7 +177,7 @@ pgu_stream_begin(PguOp op, bool direct, PguBatchCallback callback, void *arg)
 	s->callback = callback;
 	s->callback_arg = arg;
 	s->sync_fd = -1;
-	s->op_id = ((uint64) MyProc->pgprocno << 40) | (++op_counter & UINT64CONST(0xFFFFFFFFFF));
+	s->op_id = ((uint64) PGU_MY_PROCNO() << 40) | (++op_counter & UINT64CONST(0xFFFFFFFFFF));
 
 	if (pgu_io_method == PGU_IO_METHOD_IO_URING)
 	{
@@ -571,7 +572,7 @@ batch_wait(PguStream *s, PguBatch *b)
 			break;
 
 		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_POSTMASTER_DEATH,
-					   100L, PG_WAIT_EXTENSION);
+					   100L, pgu_wait_event(PGU_WAIT_BATCH));
 		ResetLatch(MyLatch);
 		if (pgu_slot_is_done(slot))
 			break;

@@ -35,6 +35,9 @@ PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
+/* named wait events, registered per process (compat.h) */
+uint32		pgu_wait_event_ids[PGU_WAIT_COUNT];
+
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 

@@ -461,6 +461,7 @@ prewarm_parallel(Relation rel, PrewarmWork *whole, int64 start, int64 count,
 	int64		done;
 	int			i;
 
+	pgu_wait_events_init();		/* nothing is held: may take a lock */
 	EnterParallelMode();
 	pcxt = CreateParallelContext("pg_uring", "pgu_prewarm_helper_main", nhelpers);
 	shm_toc_estimate_chunk(&pcxt->estimator, worksize);
@@ -527,7 +528,7 @@ prewarm_parallel(Relation rel, PrewarmWork *whole, int64 start, int64 count,
 			if (!alive)
 				break;
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 100L, PG_WAIT_EXTENSION);
+							 100L, pgu_wait_event(PGU_WAIT_PREWARM_HELPERS));
 			ResetLatch(MyLatch);
 		}
 	}

@@ -110,7 +110,7 @@ void
 pgu_progress_start(const char *operation, Oid relid, int64 total_blocks)
 {
 	my_progress = NULL;
-	if (progress == NULL || MyProc == NULL || MyProc->pgprocno >= nprogress)
+	if (progress == NULL || MyProc == NULL || PGU_MY_PROCNO() >= nprogress)
 		return;
 	if (!callbacks_registered)
 	{
@@ -118,7 +118,7 @@ pgu_progress_start(const char *operation, Oid relid, int64 total_blocks)
 		before_shmem_exit(progress_exit_callback, (Datum) 0);
 		callbacks_registered = true;
 	}
-	my_progress = &progress[MyProc->pgprocno];
+	my_progress = &progress[PGU_MY_PROCNO()];
 	begin_write();
 	my_progress->pid = MyProcPid;
 	strlcpy(my_progress->operation, operation, sizeof(my_progress->operation));

@@ -252,7 +252,7 @@ pgu_slot_alloc(bool wait)
 		}
 		/* timed, so that a lost wakeup cannot stall us */
 		ConditionVariableTimedSleep(&pgu_shared->slot_freed, 100,
-									PG_WAIT_EXTENSION);
+									pgu_wait_event(PGU_WAIT_SLOT));
 	}
 	if (counted)
 		ConditionVariableCancelSleep();
@@ -262,7 +262,7 @@ pgu_slot_alloc(bool wait)
 		uint32		v = pg_atomic_read_u32(&slot->state);
 
 		Assert((v & PGU_SLOT_STATE_MASK) == PGU_SLOT_FREE);
-		slot->owner_procno = MyProc->pgprocno;
+		slot->owner_procno = PGU_MY_PROCNO();
 		slot->owner_pid = MyProcPid;
 		slot->nios = 0;
 		slot->nblocks = 0;

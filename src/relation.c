@@ -65,7 +65,7 @@ pgu_relation_open(Oid relid, LOCKMODE lockmode, PguPrivilege priv)
 
 	if (priv == PGU_PRIV_OWNER)
 	{
-		if (!pg_class_ownercheck(relid, GetUserId()))
+		if (!PGU_CLASS_OWNERCHECK(relid, GetUserId()))
 			aclcheck_error(ACLCHECK_NOT_OWNER,
 						   get_relkind_objtype(rel->rd_rel->relkind),
 						   RelationGetRelationName(rel));
@@ -105,6 +105,13 @@ pgu_fork_from_name(const char *forkname)
 void
 pgu_check_fork_exists(Relation rel, ForkNumber fork, const char *forkname)
 {
+	/* contrib pg_prewarm checks this first since 17 (compat.h) */
+	if (PGU_PREWARM_REFUSES_NO_STORAGE && !RELKIND_HAS_STORAGE(rel->rd_rel->relkind))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("relation \"%s\" does not have storage",
+						RelationGetRelationName(rel)),
+				 errdetail_relkind_not_supported(rel->rd_rel->relkind)));
 	if (!RELKIND_HAS_STORAGE(rel->rd_rel->relkind) ||
 		!smgrexists(RelationGetSmgr(rel), fork))
 		ereport(ERROR,
@@ -121,12 +128,12 @@ BlockNumber
 pgu_segment_path(Relation rel, ForkNumber fork, BlockNumber blkno, char *path)
 {
 	BlockNumber segno = blkno / ((BlockNumber) RELSEG_SIZE);
-	char	   *base = relpathbackend(PGU_REL_LOCATOR(rel), rel->rd_backend, fork);
+	char		base[MAXPGPATH];
 
+	pgu_relpath(PGU_REL_LOCATOR(rel), rel->rd_backend, fork, base);
 	if (segno > 0)
 		snprintf(path, MAXPGPATH, "%s.%u", base, segno);
 	else
 		strlcpy(path, base, MAXPGPATH);
-	pfree(base);
 	return blkno % ((BlockNumber) RELSEG_SIZE);
 }

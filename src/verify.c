@@ -253,7 +253,6 @@ verify_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 {
 	VerifyState *st = (VerifyState *) arg;
 	int			n = pgu_batch_nblocks(batch);
-	int			bad = 0;
 	int			i;
 
 	for (i = 0; i < n; i++)
@@ -271,7 +270,6 @@ verify_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 
 			snprintf(detail, sizeof(detail), "read only %u of %d bytes", r.bytes, BLCKSZ);
 			emit_row(st, blkno, "short read", -1, -1, detail);
-			bad++;
 			continue;
 		}
 		if (r.err != 0)
@@ -279,13 +277,8 @@ verify_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 
 		reason = judge_page(st, pgu_batch_block_data(batch, i), blkno, &expected, &found);
 		if (reason != NULL)
-		{
-			int64		before = st->failures;
-
 			confirm_failure(st, pgu_batch_path(batch), segblock, blkno,
 							reason, expected, found);
-			bad += st->failures - before;
-		}
 	}
 	pgu_count(st->path, PGU_C_PAGES_VERIFIED, n);
 	st->blocks_done += n;
@@ -314,7 +307,7 @@ throttle(PguStream *stream, VerifyState *st, int64 bytes_queued)
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 Max(1, Min(100, (long) ((bytes_queued - allowed) * 1000.0 /
 												 (pgu_verify_rate * 1048576.0)))),
-						 PG_WAIT_EXTENSION);
+						 pgu_wait_event(PGU_WAIT_VERIFY_RATE));
 		ResetLatch(MyLatch);
 	}
 }
@@ -465,8 +458,8 @@ verify_relation(VerifyState *st, int forkarg, bool has_range,
 			check_segment_tails(st);
 	}
 	if (st->checksum_failures > 0)
-		pgstat_report_checksum_failures_in_db(PGU_REL_LOCATOR(st->rel).dbNode,
-											  (int) Min(st->checksum_failures, INT_MAX));
+		pgu_report_checksum_failures(PGU_LOCATOR_DB(PGU_REL_LOCATOR(st->rel)),
+									 (int) Min(st->checksum_failures, INT_MAX));
 }
 
 /*

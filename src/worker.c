@@ -775,6 +775,7 @@ pgu_worker_main(Datum main_arg)
 	/* no database: this gives us a PGPROC, barriers and pg_stat_activity */
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pgstat_report_appname("pg_uring ring worker");
+	pgu_wait_events_init();
 
 	for (i = 0; i < FD_CACHE_SIZE; i++)
 		fd_cache[i].fd = -1;
@@ -806,7 +807,7 @@ pgu_worker_main(Datum main_arg)
 			   !ShutdownRequestPending)
 		{
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 10L, PG_WAIT_EXTENSION);
+							 10L, pgu_wait_event(PGU_WAIT_WORKER_MAIN));
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
 		}
@@ -851,7 +852,7 @@ pgu_worker_main(Datum main_arg)
 			 */
 			rc = WaitLatch(MyLatch,
 						   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						   IDLE_FD_CLOSE_MS, PG_WAIT_EXTENSION);
+						   IDLE_FD_CLOSE_MS, pgu_wait_event(PGU_WAIT_WORKER_MAIN));
 			if (rc & WL_TIMEOUT)
 			{
 				close_idle_fds(true);

@@ -43,7 +43,18 @@ our @EXPORT = qw(
   wait_progress
   fault_setup fault_setup_or_skip fault_set fault_reset fault_hits
   pg_checksum_page dedup_hangs
+  pgu_wait_event
 );
+
+# What pg_stat_activity shows (wait_event_type:wait_event) while pg_uring
+# waits for $name (see src/compat.h): PostgreSQL 17 and later show the named
+# wait event pg_uring registers (WaitEventExtensionNew); 15 shows every
+# extension wait as Extension:Extension.
+sub pgu_wait_event
+{
+	my ($node, $name) = @_;
+	return $node->pg_version >= 17 ? "Extension:$name" : 'Extension:Extension';
+}
 
 # Generous bound for anything that could hang; these are hang detectors, not
 # performance assertions.

@@ -1,20 +1,34 @@
 #!/usr/bin/env bash
-# test/check.sh -- run the whole pg_uring test suite.
+# test/check.sh -- run the whole pg_uring test suite, on every supported
+# PostgreSQL major version.
 #
-#   bash test/check.sh
+#   bash test/check.sh                   every major in PG_MAJORS
+#   PG_MAJORS="15 17" bash test/check.sh only these
 #
-# As root on a fresh Debian 12 machine it installs what it needs through apt
-# (skipped when everything is already installed, unless CI=true), builds with
-# -Wall -Wextra -Werror, installs the extension, copies the tree into a scratch
-# directory owned by the unprivileged user "postgres" (PostgreSQL refuses to run
-# as root) and runs, as that user:
+# PostgreSQL 15 runs on the host (Debian 12).  17 and 18 run inside Debian
+# roots (trixie, sid) that test/debroot.sh builds the first time ("ensure";
+# as root only): this script re-runs itself there as
+# "check.sh --local MAJOR", on a private copy of the tree inside the root,
+# so that build artifacts of different majors never meet.  16 is in no
+# Debian suite, so it cannot be tested here and is refused.
+#
+# For one major ("--local MAJOR"), as root on a fresh Debian machine it
+# installs what it needs through apt (15 only, skipped when everything is
+# already installed, unless CI=true; the roots get theirs from
+# debroot.sh), builds with -Wall -Wextra -Werror, installs the extension,
+# copies the tree into a scratch directory owned by the unprivileged user
+# "postgres" (PostgreSQL refuses to run as root) and runs, as that user:
 #   make check-regress   pg_regress against a temporary instance
 #   make prove-tap       the TAP tests in test/t/*.pl
+#   make bench-quick     the benchmark smoke test (on 15 only, to keep a
+#                        whole run well inside the CI budget)
 # As a non-root user it skips apt and the user switch and runs everything as
-# the current user (the extension's install directories must then be writable).
+# the current user (the extension's install directories must then be
+# writable); the roots of 17 and 18 need root.
 #
 # Environment:
-#   CI=true            always run apt-get update/install
+#   PG_MAJORS="15 17 18"  the majors to test (the default)
+#   CI=true            always run apt-get update/install (on the host)
 #   PROVE_FLAGS=...    extra flags for prove (e.g. --verbose)
 #   PROVE_TESTS=...    only these TAP files (relative to the tree, e.g. test/t/001_x.pl)
 #   PG_URING_SOAK=1    longer soak runs in the TAP tests
@@ -32,24 +46,132 @@
 # Before the tests, a throwaway server with pg_uring preloaded tells whether
 # the ring comes up here (pg_uring_status.ring_up, reason).
 #
-# The last line of output is "N passed, N failed, N skipped" (pg_regress tests
-# + TAP files + the benchmark smoke test; a stage that did not run counts its
-# tests as skipped, a TAP file that was asked for but did not run, or bailed
-# out, counts as failed).  Above it: one "not run: ..." line per stage that
-# did not run and why, and the number of individually skipped TAP checks.
-# The exit status is non-zero on any failure.
+# The last line of output is "N passed, N failed, N skipped", summed over
+# the majors (per major: pg_regress tests + TAP files + the benchmark smoke
+# test; a stage that did not run counts its tests as skipped, a TAP file
+# that was asked for but did not run, or bailed out, counts as failed; a
+# major whose run produced no result counts as one failure).  Above it, per
+# major: its "FAILED: ..." / "not run: ..." / "skipped: ..." lines, the number
+# of individually skipped TAP checks, and its own result line with its wall
+# time.  The exit status is non-zero on any failure.
 
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-contrib liburing-dev
-          libipc-run-perl build-essential gdb fio gnuplot-nox)
 TEST_USER=postgres
 
 log() { printf '\n==> %s\n' "$*"; }
 die() { printf 'check.sh: %s\n' "$*" >&2; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+
+# Variables passed through to the run of each major.
+PASS_ENV=(CI PROVE_FLAGS PROVE_TESTS PG_URING_SOAK PG_URING_KEEP PG_URING_SKIP_REGRESS
+          PG_URING_SKIP_TAP PG_URING_SKIP_BENCH PG_URING_SYNC_ONLY PG_URING_HANG_TIMEOUT
+          PG_TEST_TIMEOUT_DEFAULT)
+
+# ------------------------------------------------------------ every major --
+if [ "${1:-}" != "--local" ]; then
+    majors=${PG_MAJORS:-15 17 18}
+    for m in $majors; do
+        case "$m" in
+        15|17|18) ;;
+        16) die "PG_MAJORS: PostgreSQL 16 is in no Debian suite, so it cannot be built or tested here" ;;
+        *) die "PG_MAJORS: PostgreSQL $m is not supported (supported: 15, 17, 18)" ;;
+        esac
+    done
+    OUTDIR=$(mktemp -d /tmp/pg_uring_majors.XXXXXX)
+    trap 'rm -rf "$OUTDIR"' EXIT
+    # where the tree is bind-mounted inside the roots (debroot.sh run)
+    MNT=/pg_uring-check
+    total_p=0; total_f=0; total_s=0
+    results=()
+    for m in $majors; do
+        out="$OUTDIR/$m.out"
+        start=$(date +%s)
+        log "PostgreSQL $m"
+        set +e
+        if [ "$m" = 15 ]; then
+            bash "$ROOT/test/check.sh" --local 15 2>&1 | tee "$out"
+        elif [ "$(id -u)" -ne 0 ]; then
+            echo "FAILED: PostgreSQL $m: its Debian root needs root (test/debroot.sh); run as root, or set PG_MAJORS" | tee "$out"
+        else
+            (
+                set -e
+                export PGU_ROOT_SRC="$ROOT" PGU_ROOT_MNT="$MNT"
+                rootdir=$(bash "$ROOT/test/debroot.sh" path "$m")
+                # a stale bind of another tree at our mount point: replace it
+                if mountpoint -q "$rootdir$MNT" &&
+                   [ "$(stat -c %d:%i "$ROOT")" != "$(stat -c %d:%i "$rootdir$MNT")" ]; then
+                    umount "$rootdir$MNT"
+                fi
+                bash "$ROOT/test/debroot.sh" ensure "$m" >/dev/null
+                envs=(PGU_CHECK_COPY=1)
+                for v in "${PASS_ENV[@]}"; do
+                    [ -n "${!v+set}" ] && envs+=("$v=${!v}")
+                done
+                bash "$ROOT/test/debroot.sh" run "$m" env "${envs[@]}" \
+                    bash "$MNT/test/check.sh" --local "$m"
+            ) 2>&1 | tee "$out"
+        fi
+        set -e
+        secs=$(( $(date +%s) - start ))
+        wall="$((secs / 60))m$((secs % 60))s"
+        last=$(tail -n 1 "$out")
+        if [[ "$last" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]]; then
+            p=${BASH_REMATCH[1]}; f=${BASH_REMATCH[2]}; s=${BASH_REMATCH[3]}
+        else
+            p=0; f=1; s=0
+            echo "FAILED: PostgreSQL $m: the run gave no result line (see above)" >> "$out"
+        fi
+        total_p=$((total_p + p)); total_f=$((total_f + f)); total_s=$((total_s + s))
+        results+=("$m|$p passed, $f failed, $s skipped ($wall)")
+    done
+    log "summary, every major"
+    for r in "${results[@]}"; do
+        m=${r%%|*}
+        # the major's own summary block: after its last "==> summary" marker
+        awk '/^==> summary/ { n = NR } { line[NR] = $0 }
+             END { for (i = n + 1; i < NR; i++) if (line[i] != "") print line[i] }' "$OUTDIR/$m.out" |
+            grep -E '^(FAILED|not run|skipped|TAP:|ring tests)' | sed "s/^/PostgreSQL $m: /" || true
+        grep -E '^FAILED: PostgreSQL' "$OUTDIR/$m.out" | grep -v "^FAILED: PostgreSQL $m: the run gave" || true
+        grep -q "^FAILED: PostgreSQL $m: the run gave" "$OUTDIR/$m.out" &&
+            echo "FAILED: PostgreSQL $m: the run gave no result line (see above)"
+        echo "PostgreSQL $m: ${r#*|}"
+    done
+    echo "$total_p passed, $total_f failed, $total_s skipped"
+    [ "$total_f" -eq 0 ]
+    exit $?
+fi
+
+# ------------------------------------------------------------- one major --
+MAJOR=${2:-}
+case "$MAJOR" in
+15|17|18) ;;
+*) die "--local: PostgreSQL ${MAJOR:-(none)} is not supported here (15, 17, 18)" ;;
+esac
+
+# Inside a root, the tree is a bind mount of the host's checkout: build and
+# test a private copy instead (build artifacts are per major), removed at
+# the end.
+if [ "${PGU_CHECK_COPY:-}" = "1" ]; then
+    copy=$(mktemp -d /var/tmp/pg_uring-build.XXXXXX)
+    tar -C "$ROOT" --exclude=./.git --exclude='./tmp_check*' --exclude=./results \
+        --exclude='*.o' --exclude='*.so' --exclude='*.bc' --exclude=./test/seccomp_deny_uring \
+        --exclude=./regression.diffs --exclude=./regression.out --exclude=./log -cf - . \
+        | tar -C "$copy" -xf -
+    PGU_CHECK_COPY=0 PGU_CHECK_TREE_IS_COPY="$copy" exec bash "$copy/test/check.sh" --local "$MAJOR"
+fi
+
+if [ "$MAJOR" = 15 ]; then
+    PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-contrib liburing-dev
+              libipc-run-perl build-essential gdb fio gnuplot-nox)
+else
+    # installed by test/debroot.sh ensure (the bench tools are not needed:
+    # the benchmark smoke test runs on 15 only)
+    PACKAGES=("postgresql-$MAJOR" "postgresql-server-dev-$MAJOR" liburing-dev
+              libipc-run-perl build-essential gdb)
+fi
 
 # ---------------------------------------------------------------- packages --
 if [ "$(id -u)" -eq 0 ]; then
@@ -59,7 +181,10 @@ if [ "$(id -u)" -eq 0 ]; then
             missing+=("$p")
         fi
     done
-    if [ "${CI:-}" = "true" ] || [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$MAJOR" != 15 ]; then
+        [ "${#missing[@]}" -eq 0 ] || die "missing in the root of PostgreSQL $MAJOR: ${missing[*]} (test/debroot.sh ensure $MAJOR installs them)"
+        log "packages come from test/debroot.sh ensure $MAJOR"
+    elif [ "${CI:-}" = "true" ] || [ "${#missing[@]}" -gt 0 ]; then
         log "apt-get install ${PACKAGES[*]}"
         export DEBIAN_FRONTEND=noninteractive
         apt-get update
@@ -75,9 +200,11 @@ else
 fi
 
 # Debian's pg_config is /usr/bin/pg_config (postgresql-common wrapper picks the
-# newest server-dev); pin PostgreSQL 15 explicitly.
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+# newest server-dev); pin the major explicitly.
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$MAJOR/bin/pg_config}
 [ -x "$PG_CONFIG" ] || PG_CONFIG=$(command -v pg_config) || die "pg_config not found"
+pg_major=$("$PG_CONFIG" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
+[ "$pg_major" = "$MAJOR" ] || die "$PG_CONFIG is PostgreSQL $pg_major, not $MAJOR"
 PG_BINDIR=$("$PG_CONFIG" --bindir)
 export PATH="$PG_BINDIR:$PATH"
 log "PostgreSQL: $("$PG_CONFIG" --version) ($PG_CONFIG)"
@@ -113,8 +240,13 @@ cleanup() {
     fi
     if [ "${PG_URING_KEEP:-}" = "1" ]; then
         echo "check.sh: scratch tree kept in $SCRATCH"
+        [ -n "${PGU_CHECK_TREE_IS_COPY:-}" ] && echo "check.sh: build tree kept in $PGU_CHECK_TREE_IS_COPY"
     else
         rm -rf "$SCRATCH"
+        # the private copy this run was started in (inside a root)
+        if [ -n "${PGU_CHECK_TREE_IS_COPY:-}" ] && [ "$PGU_CHECK_TREE_IS_COPY" = "$ROOT" ]; then
+            rm -rf "$ROOT"
+        fi
     fi
 }
 trap cleanup EXIT
@@ -215,9 +347,11 @@ if [ "${PG_URING_SKIP_REGRESS:-}" != "1" ]; then
     in_scratch make -o install check-regress "${regress_args[@]}" 2>&1 | tee "$SCRATCH/.regress.out"
     regress_rc=${PIPESTATUS[0]}
     set -e
-    # PG 15 pg_regress prints "test NAME ... ok|FAILED|failed (ignored)".
-    r_ok=$(grep -cE '^(test | +)[^ ]+ +\.\.\. +ok( |$)' "$SCRATCH/.regress.out" || true)
-    r_fail=$(grep -cE '^(test | +)[^ ]+ +\.\.\. +(FAILED|failed)' "$SCRATCH/.regress.out" || true)
+    # PG 15 pg_regress prints "test NAME ... ok|FAILED|failed (ignored)";
+    # 16 and later print TAP: "ok N - NAME" / "not ok N - NAME" ("+" in a
+    # parallel group).
+    r_ok=$(grep -cE '^(test | +)[^ ]+ +\.\.\. +ok( |$)|^ok +[0-9]+ +[-+] +[^ ]+' "$SCRATCH/.regress.out" || true)
+    r_fail=$(grep -cE '^(test | +)[^ ]+ +\.\.\. +(FAILED|failed)|^not ok +[0-9]+ +[-+] +[^ ]+' "$SCRATCH/.regress.out" || true)
     if [ "$regress_rc" -ne 0 ] && [ "$r_fail" -eq 0 ]; then
         # pg_regress failed before/outside the tests (build, initdb, startup):
         # every test that did not report ok counts as failed.
@@ -429,6 +563,9 @@ fi
 if [ "${PG_URING_SKIP_BENCH:-}" = "1" ]; then
     notes+=("not run: benchmark smoke test (PG_URING_SKIP_BENCH=1)")
     skipped=$((skipped + 1))
+elif [ "$MAJOR" != 15 ]; then
+    notes+=("not run: benchmark smoke test (it runs on PostgreSQL 15 only, to keep a whole run inside the CI budget)")
+    skipped=$((skipped + 1))
 elif [ -n "${PROVE_TESTS:-}" ]; then
     notes+=("not run: benchmark smoke test (PROVE_TESTS is set)")
     skipped=$((skipped + 1))
@@ -449,7 +586,7 @@ else
     fi
 fi
 
-echo
+log "summary (PostgreSQL $MAJOR)"
 for l in "${fail_lines[@]}"; do echo "$l"; done
 for l in "${notes[@]}"; do echo "$l"; done
 [ "$sync_only" -eq 1 ] && echo "ring tests did not run (PG_URING_SYNC_ONLY=1): the ring is down here: $ring_reason"

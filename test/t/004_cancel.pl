@@ -202,7 +202,7 @@ sub frozen_ring_scenario
 		sub {
 			bg_pump($s);
 			$w = waits_of($s->{app});
-			$w eq 'Extension:Extension' || !$s->{h}->pumpable;
+			$w eq pgu_wait_event($node, 'PgUringBatch') || !$s->{h}->pumpable;
 		},
 		$wait);
 	if ($how eq 'timeout')
@@ -213,7 +213,7 @@ sub frozen_ring_scenario
 	}
 	else
 	{
-		is($w, 'Extension:Extension', "$tag the prewarm waits for the frozen ring");
+		is($w, pgu_wait_event($node, 'PgUringBatch'), "$tag the prewarm waits for the frozen ring");
 		is(pinned_buffers($node, 'postgres', 't'), '0',
 			"$tag ... holding no pin on t while it waits");
 	}

@@ -148,8 +148,12 @@ is($cf1 - $cf0, 0, 'pg_stat_database.checksum_failures did not rise');
 my $log = slurp_log_from($node, $log_off);
 my $ncheckpoints = () = $log =~ /checkpoint complete/g;
 cmp_ok($ncheckpoints, '>', 0, "checkpoints ran during the run ($ncheckpoints)");
+# (17 moved these counters out of pg_stat_bgwriter: pg_stat_io has them
+# all, by backend type, since 16)
 my $written = $node->safe_psql('postgres',
-	'SELECT buffers_clean + buffers_backend + buffers_checkpoint FROM pg_stat_bgwriter');
+	$node->pg_version >= 17
+	? "SELECT sum(writes) FROM pg_stat_io WHERE object = 'relation'"
+	: 'SELECT buffers_clean + buffers_backend + buffers_checkpoint FROM pg_stat_bgwriter');
 note("buffers written (bgwriter + backends + checkpoints) since start: $written");
 unlike($log, qr/PANIC|was terminated by signal|invalid page|checksum verification failed/,
 	'no PANIC, crash, invalid page or checksum failure in the log');

@@ -18,7 +18,8 @@ use Test::More;
 use PgUringTest;
 
 my $node = PostgreSQL::Test::Cluster->new('vnocsum');
-$node->init;    # no --data-checksums
+# no data checksums (initdb enables them by default since PostgreSQL 18)
+$node->init($node->pg_version >= 18 ? (extra => ['--no-data-checksums']) : ());
 $node->append_conf(
 	'postgresql.conf', q{
 shared_preload_libraries = 'pg_uring'

@@ -26,6 +26,20 @@ make_table($node, 'postgres', 'vd_big', 24, no_pkey => 1);
 
 for my $m (@methods)
 {
+	# pg_class may have free line pointers before vd_big's row (older
+	# versions of rows updated when vd_big and its index were made, or the
+	# previous round's, once pruned: new rows took them on PostgreSQL 18).
+	# Use them up with empty filler tables until a new row lands after
+	# vd_big; the relations created next then follow it too.
+	for my $i (1 .. 200)
+	{
+		my $fill = "vd_fill_${m}_$i";
+		last if $node->safe_psql('postgres',
+			"CREATE TABLE $fill (a int PRIMARY KEY, t text); "
+			  . "SELECT (SELECT ctid FROM pg_class WHERE oid = '$fill'::regclass) > "
+			  . "(SELECT ctid FROM pg_class WHERE oid = 'vd_big'::regclass)") eq 't';
+	}
+
 	# Created after vd_big, so they come after it in pg_class's heap order.
 	$node->safe_psql(
 		'postgres', q{
