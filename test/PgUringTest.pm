@@ -40,7 +40,7 @@ our @EXPORT = qw(
   make_table table_md5 rel_blocks rel_buffers pinned_buffers
   bg_start bg_pump bg_finish bg_backend_pid bg_wait_active
   slurp_log_from count_matches
-  wait_progress
+  wait_progress queue_settled
   fault_setup fault_setup_or_skip fault_set fault_reset fault_hits
   pg_checksum_page dedup_hangs
   pgu_wait_event
@@ -455,6 +455,18 @@ sub wait_progress
 		usleep(50_000);
 	}
 	return 0;
+}
+
+# Wait (bounded by the hang timeout) until every queue slot is free and none
+# is abandoned; true if that happened.
+sub queue_settled
+{
+	my ($node) = @_;
+	return wait_progress(
+		sub {
+			$node->safe_psql('postgres',
+				'SELECT free_slots = queue_slots AND abandoned_slots = 0 FROM pg_uring_status') eq 't';
+		});
 }
 
 # Server log from byte offset $off.

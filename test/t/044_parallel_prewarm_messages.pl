@@ -85,11 +85,7 @@ for my $method (@methods)
 	}
 	my $h1 = $node->safe_psql('postgres', 'SELECT sum(prewarm_helper_blocks) FROM pg_uring_stats');
 	cmp_ok($h1 - $h0, '>', 0, "$tag helpers installed blocks (and sent their WARNINGs)");
-	ok( wait_progress(
-			sub {
-				$node->safe_psql('postgres',
-					'SELECT free_slots = queue_slots AND abandoned_slots = 0 FROM pg_uring_status') eq 't';
-			}),
+	ok(queue_settled($node),
 		"$tag every queue slot is free again");
 	is(pinned_buffers($node, 'postgres'), '0', "$tag no buffer left pinned");
 	is( $node->safe_psql('postgres',

@@ -127,11 +127,7 @@ sub after_failure
 {
 	my ($tag) = @_;
 	is(pinned_buffers($node, 'postgres'), '0', "$tag no buffer left pinned");
-	ok( wait_progress(
-			sub {
-				$node->safe_psql('postgres',
-					'SELECT free_slots = queue_slots AND abandoned_slots = 0 FROM pg_uring_status') eq 't';
-			}),
+	ok(queue_settled($node),
 		"$tag every queue slot is free again, none abandoned");
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_uring_progress'), '0',
 		"$tag no pg_uring operation is left in pg_uring_progress");
