@@ -265,13 +265,13 @@ def cluster_snapshot(pmpid):
         if b[2] == a[2]:
             break
     pids = {pmpid: ('postmaster', b[1])}       # its own time; reaped children apart
-    todo = [pmpid]
-    while todo:
-        p = todo.pop()
+    stack = [pmpid]
+    while stack:
+        p = stack.pop()
         for k, ticks in kids.get(p, []):
             if k not in pids:
                 pids[k] = (_proc_title(k), ticks)
-                todo.append(k)
+                stack.append(k)
     return {'ticks': sum(t for _, t in pids.values()) + b[2], 'reaped': b[2], 'pids': pids}
 
 
