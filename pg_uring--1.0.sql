@@ -49,6 +49,7 @@ CREATE FUNCTION pg_uring_stats(
     OUT cqes_reaped int8,
     OUT sq_full_waits int8,
     OUT queue_full_waits int8,
+    OUT queue_wait_timeouts int8,
     OUT short_ios int8,
     OUT retries int8,
     OUT errors int8,

@@ -19,6 +19,7 @@ SELECT method,
        AND blocks_read = 0 AND blocks_written = 0 AND bytes_read = 0
        AND bytes_written = 0 AND combined_ios = 0 AND sqes_submitted = 0
        AND cqes_reaped = 0 AND sq_full_waits = 0 AND queue_full_waits = 0
+       AND queue_wait_timeouts = 0
        AND short_ios = 0 AND retries = 0 AND errors = 0 AND fallback_ios = 0
        AND pages_verified = 0 AND verify_failures = 0 AND io_time_us = 0 AS zeroed,
        (SELECT coalesce(sum(x), 0) FROM unnest(latency_histogram) x) = 0 AS histogram_zeroed,

@@ -21,6 +21,7 @@ int			pgu_ring_entries = PGU_RING_ENTRIES_DEFAULT;
 int			pgu_queue_size = PGU_QUEUE_SIZE_DEFAULT;
 int			pgu_combine_limit = PGU_COMBINE_LIMIT_DEFAULT;
 int			pgu_queue_depth = PGU_QUEUE_DEPTH_DEFAULT;
+int			pgu_queue_wait_timeout = PGU_QUEUE_WAIT_DEFAULT;
 bool		pgu_direct_io = false;
 bool		pgu_sqpoll = false;
 int			pgu_sqpoll_idle = PGU_SQPOLL_IDLE_DEFAULT;
@@ -98,6 +99,17 @@ pgu_define_gucs(void)
 							PGU_QUEUE_DEPTH_MAX,
 							PGC_USERSET,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_uring.queue_wait_timeout",
+							"Longest time a call waits for a free request slot before it does its I/O itself.",
+							"When every slot of the shared queue stays taken this long, the call performs the rest of its I/O synchronously instead of waiting further.",
+							&pgu_queue_wait_timeout,
+							PGU_QUEUE_WAIT_DEFAULT,
+							PGU_QUEUE_WAIT_MIN,
+							PGU_QUEUE_WAIT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("pg_uring.direct_io",

@@ -22,7 +22,12 @@
  *	  completes its own oldest batch instead.  Features that hold buffer
  *	  state per block (flush) reserve room with pgu_stream_reserve() before
  *	  they pin, lock or take I/O on the block, so pgu_stream_add() never
- *	  sleeps on the queue.  The slot wait ends on cancel or terminate.
+ *	  sleeps on the queue.  The slot wait ends on cancel or terminate,
+ *	  and after pg_uring.queue_wait_timeout: the holders of the slots may
+ *	  themselves be stuck (on a client that does not read their WARNINGs,
+ *	  say), so no wait depends on them.  The batch is then served here,
+ *	  synchronously, and the stream takes a slot from then on only when
+ *	  one is free (queue_wait_timeouts, fallback_ios).
  *	- A stream waits for its own batches, which only the worker completes.
  *	  The worker never blocks on anything but the kernel (docs/design.md),
  *	  and completes or fails every slot it took before it exits.
@@ -89,6 +94,7 @@ struct PguStream
 	bool		direct;
 	bool		use_ring;
 	bool		fallback;		/* wanted the ring, but it is not up */
+	bool		queue_starved;	/* a slot wait ran out: no more waits */
 	bool		interrupted;
 	bool		postmaster_dead;
 	int			max_inflight;	/* batches: pg_uring.queue_depth */
@@ -815,7 +821,7 @@ start_batch(PguStream *s, const char *path)
 		 * A free slot, or else our own oldest completion: never sleep on the
 		 * shared queue while holding slots of our own.
 		 */
-		while (s->head != NULL && (b->slot = pgu_slot_alloc(false)) == NULL)
+		while (s->head != NULL && (b->slot = pgu_slot_alloc(0, NULL)) == NULL)
 		{
 			pgu_count(PGU_PATH_RING, PGU_C_QUEUE_FULL_WAITS, 1);
 			complete_oldest(s);
@@ -823,11 +829,25 @@ start_batch(PguStream *s, const char *path)
 
 		/*
 		 * Nothing of ours in flight, and the current batch was submitted:
-		 * we hold no buffer state (see pgu_stream_reserve), so we may sleep.
+		 * we hold no buffer state (see pgu_stream_reserve), so we may sleep,
+		 * for pg_uring.queue_wait_timeout at most.  The holders of the slots
+		 * may not be moving (blocked on their clients, say): once a wait
+		 * ran out, this stream no longer waits, it takes a slot only when
+		 * one is free.
 		 */
 		if (b->slot == NULL)
-			b->slot = pgu_slot_alloc(true);
-		/* no slot means no worker, or a cancel: this batch is served here */
+		{
+			bool		timed_out;
+
+			b->slot = pgu_slot_alloc(s->queue_starved ? 0 : pgu_queue_wait_timeout,
+									 &timed_out);
+			if (timed_out)
+			{
+				s->queue_starved = true;
+				pgu_count(PGU_PATH_RING, PGU_C_QUEUE_WAIT_TIMEOUTS, 1);
+			}
+		}
+		/* no slot: no worker, a cancel, or none free: served here */
 		if (b->slot == NULL && s->local_staging == NULL)
 			local_staging_alloc(s);
 	}

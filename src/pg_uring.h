@@ -56,6 +56,10 @@ typedef enum PguIoMethod
 #define PGU_MAX_PREWARM_WORKERS_MIN		0
 #define PGU_MAX_PREWARM_WORKERS_MAX		64
 
+#define PGU_QUEUE_WAIT_DEFAULT		1000	/* ms */
+#define PGU_QUEUE_WAIT_MIN			0
+#define PGU_QUEUE_WAIT_MAX			600000
+
 #define PGU_MIN_PARALLEL_PREWARM_DEFAULT	((128 * 1024 * 1024) / BLCKSZ)	/* 128 MB */
 #define PGU_MIN_PARALLEL_PREWARM_MIN		0
 #define PGU_MIN_PARALLEL_PREWARM_MAX		(PG_INT32_MAX / 2)
@@ -66,6 +70,7 @@ extern int	pgu_ring_entries;
 extern int	pgu_queue_size;
 extern int	pgu_combine_limit;
 extern int	pgu_queue_depth;
+extern int	pgu_queue_wait_timeout;
 extern bool pgu_direct_io;
 extern bool pgu_sqpoll;
 extern int	pgu_sqpoll_idle;

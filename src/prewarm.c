@@ -373,8 +373,12 @@ prewarm_participate(Relation rel, PrewarmWork *w, PrewarmMode mode, bool leader,
 		/* interrupted but not ended (a cancel held off): stop, as before */
 		if (InterruptPending && (QueryCancelPending || ProcDiePending))
 			break;
-		/* messages that cannot be serviced here wait for the end */
-		if (ParallelMessagePending)
+		/*
+		 * Messages that cannot be serviced here (interrupts held) wait for
+		 * the end.  One that came in just now is serviced after the next
+		 * stream: the feed stops for it.
+		 */
+		if (ParallelMessagePending && !INTERRUPTS_CAN_BE_PROCESSED())
 			feed.stop_for_messages = false;
 	}
 }

@@ -35,6 +35,7 @@
 #include "storage/proc.h"
 #include "storage/procsignal.h"
 #include "storage/shmem.h"
+#include "utils/timestamp.h"
 
 #include "queue.h"
 #include "stats.h"
@@ -202,23 +203,35 @@ pgu_worker_alive(uint64 generation)
 }
 
 /*
- * Take a free slot.  With wait = false, return NULL when none is free.
- * With wait = true, sleep until one is (counted as a queue-full wait), or
- * return NULL once the worker no longer accepts requests, when a cancel
- * or terminate request is pending, or when a parallel worker of ours has
- * sent a message (the caller then does the batch itself and stops).  Callers must hold no I/O, pin or content lock while they
- * wait here, and callers that already have requests in flight must not
- * wait at all: they consume their own completions first, which frees slots.
+ * Take a free slot.  With timeout_ms = 0, return NULL when none is free.
+ * Otherwise sleep until one is (counted as a queue-full wait), for at most
+ * timeout_ms: return NULL once that has passed (*timed_out is then set,
+ * if given), once the worker no longer
+ * accepts requests, when a cancel or terminate request is pending, or when
+ * a parallel worker of ours has sent a message (it may be blocked until we
+ * read it, holding slots we would wait for).  On NULL the caller does the
+ * I/O itself.  So a wait never depends on the holders of slots making
+ * progress: a holder may be blocked on its client socket, say (a WARNING
+ * its client does not read).  Callers must hold no I/O, pin or content
+ * lock while they wait here, and callers that already have requests in
+ * flight must not wait at all: they consume their own completions first,
+ * which frees slots.
  */
 PguSlot *
-pgu_slot_alloc(bool wait)
+pgu_slot_alloc(int timeout_ms, bool *timed_out)
 {
 	PguSlot    *slot = NULL;
 	bool		counted = false;
+	TimestampTz deadline = 0;
+
+	if (timed_out)
+		*timed_out = false;
 
 	for (;;)
 	{
 		bool		accepting;
+		TimestampTz now;
+		long		sleep_ms;
 
 		SpinLockAcquire(&pgu_shared->mutex);
 		if (pgu_shared->free_count > 0)
@@ -230,14 +243,10 @@ pgu_slot_alloc(bool wait)
 		accepting = pgu_shared->accepting;
 		SpinLockRelease(&pgu_shared->mutex);
 
-		if (slot != NULL || !wait)
+		if (slot != NULL || timeout_ms <= 0)
 			break;
 
-		/*
-		 * No worker to free slots for, or the caller is being cancelled; or
-		 * a helper of ours (parallel prewarm) has sent a message: it may be
-		 * blocked until we read it, holding slots we would wait for.
-		 */
+		/* no worker to free slots for, or the caller is being cancelled */
 		if (!accepting || QueryCancelPending || ProcDiePending ||
 			ParallelMessagePending)
 			break;
@@ -245,13 +254,22 @@ pgu_slot_alloc(bool wait)
 		if (ProcSignalBarrierPending)
 			ProcessProcSignalBarrier();
 
+		now = GetCurrentTimestamp();
 		if (!counted)
 		{
 			pgu_count(PGU_PATH_RING, PGU_C_QUEUE_FULL_WAITS, 1);
 			counted = true;
+			deadline = TimestampTzPlusMilliseconds(now, timeout_ms);
+		}
+		else if (now >= deadline)
+		{
+			if (timed_out)
+				*timed_out = true;
+			break;
 		}
 		/* timed, so that a lost wakeup cannot stall us */
-		ConditionVariableTimedSleep(&pgu_shared->slot_freed, 100,
+		sleep_ms = Min((deadline - now + 999) / 1000, 100);
+		ConditionVariableTimedSleep(&pgu_shared->slot_freed, sleep_ms,
 									pgu_wait_event(PGU_WAIT_SLOT));
 	}
 	if (counted)

@@ -132,7 +132,7 @@ extern bool pgu_queue_attached(void);
 /* backend side */
 extern bool pgu_ring_accepting(bool *dio_aligned);
 extern bool pgu_worker_alive(uint64 generation);
-extern PguSlot *pgu_slot_alloc(bool wait);
+extern PguSlot *pgu_slot_alloc(int timeout_ms, bool *timed_out);
 extern uint64 pgu_slot_enqueue(PguSlot *slot);
 extern void pgu_slot_free(PguSlot *slot);
 extern void pgu_slot_abandon(PguSlot *slot);

@@ -38,7 +38,7 @@ our @EXPORT = qw(
   stats_row stats_snapshot stats_delta
   worker_pid wait_for_worker
   make_table table_md5 rel_blocks rel_buffers pinned_buffers
-  bg_start bg_pump bg_finish bg_backend_pid bg_wait_active
+  bg_start bg_pump bg_finish bg_finish_all bg_backend_pid bg_wait_active
   slurp_log_from count_matches
   wait_progress queue_settled
   fault_setup fault_setup_or_skip fault_set fault_reset fault_hits
@@ -209,7 +209,7 @@ sub ring_check
 }
 
 my @STAT_COLS = qw(requests reads blocks_read writes blocks_written combined_ios enter_calls
-  sqes_submitted cqes_reaped sq_full_waits queue_full_waits short_ios
+  sqes_submitted cqes_reaped sq_full_waits queue_full_waits queue_wait_timeouts short_ios
   retries errors fallback_ios);
 
 # One pg_uring_stats row ('io_uring' ring 0, or 'sync') as a hashref.
@@ -389,6 +389,10 @@ sub bg_finish
 {
 	my ($s) = @_;
 	my $timed_out = 0;
+	if ($s->{killed})
+	{
+		return { rc => -1, out => $s->{out}, err => $s->{err}, timed_out => 1 };
+	}
 	my $ok = eval { $s->{h}->finish; 1; };
 	if (!$ok)
 	{
@@ -404,6 +408,34 @@ sub bg_finish
 		err       => $s->{err},
 		timed_out => $timed_out
 	};
+}
+
+# Wait for several sessions at once, moving every one's output along, so
+# that none blocks on a full pipe while another is waited for (a client
+# that does not read stalls its backend).  Returns their results, in order.
+sub bg_finish_all
+{
+	my (@s) = @_;
+	my $deadline = time() + hang_timeout() + 5;
+	for (;;)
+	{
+		my $running = 0;
+		for my $x (grep { !$_->{killed} } @s)
+		{
+			my $ok = eval { $x->{h}->pump_nb; 1; };
+			if ((!$ok && $@ =~ /timeout|timer/i) || $x->{timer}->is_expired || time() >= $deadline)
+			{
+				# hung: kill it (bg_finish reports timed_out)
+				eval { $x->{h}->kill_kill; };
+				$x->{killed} = 1;
+				next;
+			}
+			$running++ if $x->{h}->pumpable;
+		}
+		last unless $running;
+		usleep(20_000);
+	}
+	return map { bg_finish($_) } @s;
 }
 
 # Backend pid of the session (by application_name), waiting for it to show up.

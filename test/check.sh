@@ -117,7 +117,8 @@ if [ "${1:-}" != "--local" ]; then
         set -e
         secs=$(( $(date +%s) - start ))
         wall="$((secs / 60))m$((secs % 60))s"
-        last=$(tail -n 1 "$out")
+        # the last line, but for the "kept in" notes of PG_URING_KEEP=1
+        last=$(grep -v "^check.sh: .* tree kept in " "$out" | tail -n 1)
         if [[ "$last" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]]; then
             p=${BASH_REMATCH[1]}; f=${BASH_REMATCH[2]}; s=${BASH_REMATCH[3]}
         else

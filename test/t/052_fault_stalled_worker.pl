@@ -17,6 +17,11 @@
 #      free_slots = 4);
 #   3. SIGKILL of the stalled worker with sessions waiting: crash restart,
 #      every session gets an answer, the data is intact.
+# The waits must last until the test ends them, so the node waits up to 10
+# minutes for a slot (pg_uring.queue_wait_timeout); but
+#   1b. with the default of 1 s, sessions that find the queue held by the
+#      stalled worker are served synchronously, with the right answers
+#      (queue_wait_timeouts and fallback_ios rise).
 
 use strict;
 use warnings;
@@ -35,6 +40,7 @@ my $node = pgu_node(
 pg_uring.queue_size = 4
 pg_uring.queue_depth = 64
 bgwriter_lru_maxpages = 0
+pg_uring.queue_wait_timeout = '10min'
 });
 fault_setup_or_skip($node);
 ring_skip_unless_up($node);
@@ -186,6 +192,50 @@ sub cancel_round
 cancel_round('buffer', 'read', 'verify', 'flush');
 cancel_round('read',   'buffer', 'flush');
 cancel_round('verify', 'read', 'buffer');
+
+# ---------------------------------------------------------------------------
+# 1b. the default queue_wait_timeout: new sessions do not wait for the
+#     stalled worker, they do their I/O themselves
+# ---------------------------------------------------------------------------
+{
+	my $tag = '[queue_wait_timeout]';
+	prepare();
+	fault_set($node, 'worker_stall', 'stall');
+	my $holder = start_session('read');
+	ok(wait_progress(sub { status()->{free} == 0 }, $HANG),
+		"$tag a read-mode prewarm took every slot");
+	my $before = stats_snapshot($node);
+	for my $kind ('buffer', 'verify', 'flush')
+	{
+		my $w = $kind eq 'flush' ? $dirty : $want{$kind};
+		my $t0 = time();
+		my ($r) = bg_finish_all(
+			bg_start($node, 'postgres', "SET pg_uring.queue_wait_timeout = '1s'; $sql{$kind}",
+				app => "stall_default_$kind", timeout => 3 * $HANG));
+		my $secs = time() - $t0;
+		ok(!$r->{timed_out} && $secs < $HANG,
+			sprintf("%s the %s session ended though the worker is stalled (%.1f s)", $tag, $kind, $secs));
+		is($r->{rc}, 0, "$tag ... without an error") or diag($r->{err});
+		is($r->{out} =~ s/\s+$//r, $w, "$tag ... with the right answer");
+	}
+	my $d = stats_delta($before, stats_snapshot($node));
+	cmp_ok($d->{io_uring}{queue_wait_timeouts}, '>=', 3,
+		"$tag their slot waits ran out (queue_wait_timeouts +$d->{io_uring}{queue_wait_timeouts})");
+	cmp_ok($d->{io_uring}{fallback_ios}, '>', 0,
+		"$tag their I/O was done synchronously (fallback_ios +$d->{io_uring}{fallback_ios})");
+	is(status()->{free}, 0, "$tag the stalled worker still holds every slot");
+	my $pid = bg_backend_pid($holder);
+	$node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
+	my ($hr) = answer($holder, time());
+	isnt($hr->{rc}, 0, "$tag the holder was cancelled");
+	fault_reset($node);
+	ok(wait_progress(sub { my $x = status(); $x->{abandoned} == 0 && $x->{free} == 4 }, $HANG),
+		"$tag once the worker serves again, every slot is free");
+	for my $t ('t1', 't2', 't3', 't4')
+	{
+		is(table_md5($node, 'postgres', $t), $md5{$t}, "$tag $t intact");
+	}
+}
 
 # ---------------------------------------------------------------------------
 # 2. SIGTERM of the stalled worker, with abandoned slots and new sessions
