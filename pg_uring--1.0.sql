@@ -202,24 +202,33 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION pg_uring_verify_database()
 IS 'verify every relation of the current database that the caller may read';
 
+-- As amcheck's functions: not for PUBLIC.  A maintenance role gets
+--   GRANT EXECUTE ON FUNCTION pg_uring_verify(regclass, text, int8, int8),
+--                             pg_uring_verify_database() TO role;
+-- and still needs SELECT on what it verifies.
+REVOKE ALL ON FUNCTION pg_uring_verify(regclass, text, int8, int8) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_uring_verify_database() FROM PUBLIC;
+
 --
 -- Progress of long operations, one row per backend.
 --
 CREATE FUNCTION pg_uring_progress(
     OUT pid int4,
+    OUT datid oid,
+    OUT datname name,
     OUT operation text,
     OUT relation regclass,
     OUT blocks_done int8,
     OUT blocks_total int8,
     OUT bytes_done int8,
-    OUT started_at timestamptz)
+    OUT started_at timestamptz,
+    OUT relid oid)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_uring_progress'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
 CREATE VIEW pg_uring_progress AS SELECT * FROM pg_uring_progress();
 
-REVOKE ALL ON FUNCTION pg_uring_progress() FROM PUBLIC;
-REVOKE ALL ON pg_uring_progress FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION pg_uring_progress() TO pg_monitor;
-GRANT SELECT ON pg_uring_progress TO pg_monitor;
+-- as pg_stat_progress_*: everybody sees his own operations, and
+-- pg_read_all_stats (pg_monitor) every one (the function filters)
+GRANT SELECT ON pg_uring_progress TO PUBLIC;

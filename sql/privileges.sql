@@ -17,7 +17,8 @@ GRANT SELECT ON priv_tab, priv_seq, priv_mv TO regress_pgu_reader;
 GRANT SELECT (a) ON priv_cols TO regress_pgu_reader, regress_pgu_plain;
 
 -- EXECUTE: prewarm, flush and evict stay with PUBLIC (the check is on the
--- relation); monitoring is for pg_monitor; reset is superuser-only.
+-- relation); monitoring is for pg_monitor (pg_uring_progress: everybody,
+-- who sees his own rows); reset is superuser-only.
 SELECT f AS function,
        has_function_privilege('regress_pgu_plain', f, 'EXECUTE') AS plain_can_execute,
        has_function_privilege('regress_pgu_monitor', f, 'EXECUTE') AS monitor_can_execute

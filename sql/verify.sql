@@ -311,6 +311,18 @@ GRANT SELECT ON vf_heap, vf_seq, vf_matview TO regress_pgu_vf_reader;
 GRANT SELECT (a) ON vf_cols TO regress_pgu_vf_reader, regress_pgu_vf_plain;
 GRANT SELECT ON vf_small TO PUBLIC;
 
+-- As amcheck's functions, verify is not for PUBLIC: a maintenance role is
+-- given EXECUTE, and then still needs SELECT on what it verifies.
+SELECT has_function_privilege('regress_pgu_vf_plain', 'pg_uring_verify(regclass,text,int8,int8)',
+                              'EXECUTE') AS plain_can_execute_verify,
+       has_function_privilege('regress_pgu_vf_plain', 'pg_uring_verify_database()',
+                              'EXECUTE') AS plain_can_execute_verify_database;
+SET ROLE regress_pgu_vf_plain;
+SELECT count(*) FROM pg_uring_verify('vf_small');
+SELECT count(*) FROM pg_uring_verify_database();
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION pg_uring_verify(regclass, text, int8, int8), pg_uring_verify_database()
+  TO regress_pgu_vf_plain, regress_pgu_vf_reader;
 SELECT has_function_privilege('regress_pgu_vf_plain', 'pg_uring_verify(regclass,text,int8,int8)',
                               'EXECUTE') AS plain_can_execute_verify,
        has_function_privilege('regress_pgu_vf_plain', 'pg_uring_verify_database()',
@@ -399,7 +411,8 @@ SELECT dblink_disconnect('vf_other');
 SELECT sum(verify_failures) - :vf_failures0 AS new_verify_failures FROM pg_uring_stats;
 
 --
--- pg_uring_progress: empty when nothing runs; for pg_monitor, not PUBLIC.
+-- pg_uring_progress: empty when nothing runs; everybody may read it (and
+-- sees his own operations: 033_verify_rate_progress), pg_monitor all.
 --
 SELECT count(*) AS progress_rows FROM pg_uring_progress;
 SELECT r AS role,

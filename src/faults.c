@@ -122,6 +122,13 @@ pgu_fault_delay(PguFaultPoint point)
 		pg_usleep((long) pg_atomic_read_u32(&faults[point].arg) * 1000L);
 }
 
+/* A point that fired with "delay": sleep its arg milliseconds. */
+void
+pgu_fault_sleep(PguFaultPoint point)
+{
+	pg_usleep((long) pg_atomic_read_u32(&faults[point].arg) * 1000L);
+}
+
 /* Look a name up in a table, or ERROR. */
 static int
 lookup(const char *const *names, int n, const char *name, const char *what)

@@ -49,11 +49,14 @@ extern void pgu_faults_shmem_init(void);
 extern PguFaultAction pgu_fault_fire(PguFaultPoint point);
 extern bool pgu_fault_armed(PguFaultPoint point);
 extern void pgu_fault_delay(PguFaultPoint point);
+extern void pgu_fault_sleep(PguFaultPoint point);
 #define PGU_FAULT(point)		pgu_fault_fire(point)
+#define PGU_FAULT_SLEEP(point)	pgu_fault_sleep(point)
 #define PGU_FAULT_DELAY(point)	pgu_fault_delay(point)
 #else
 #define PGU_FAULT(point)		PGU_FA_NONE
 #define PGU_FAULT_DELAY(point)	((void) 0)
+#define PGU_FAULT_SLEEP(point)	((void) 0)
 #endif
 
 #endif							/* PG_URING_FAULTS_H */

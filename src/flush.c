@@ -49,6 +49,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "storage/bufmgr.h"
 #include "storage/bufpage.h"
 #include "storage/checksum.h"
@@ -121,8 +122,15 @@ register_segment(Relation rel, const PguBufRef *ref, const char *path)
 	{
 		/* the checkpointer's queue is full: sync it ourselves, as md.c does */
 		int			fd = OpenTransientFile(path, O_RDWR | PG_BINARY);
+		int			rc = -1;
 
-		if (fd < 0 || pg_fsync(fd) < 0)
+		if (fd >= 0)
+		{
+			pgstat_report_wait_start(WAIT_EVENT_DATA_FILE_SYNC);
+			rc = pg_fsync(fd);
+			pgstat_report_wait_end();
+		}
+		if (rc < 0)
 		{
 			int			save_errno = errno;
 

@@ -354,6 +354,10 @@ sync_fault(bool write, ssize_t n, uint64 total, bool *eof)
 			if (n > 0 && (uint64) n == total && total >= 1024)
 				return (ssize_t) ((total / 2) & ~(uint64) 511);
 			return n;
+		case PGU_FA_DELAY:
+			/* a slow disk: inside the I/O's wait event */
+			PGU_FAULT_SLEEP(write ? PGU_FP_WRITE : PGU_FP_READ);
+			return n;
 		default:
 			return n;
 	}
@@ -375,7 +379,11 @@ sync_prefetch(PguBatch *b, int fd)
 		int			rc = fd < 0 ? -fd : 0;
 
 		if (rc == 0)
+		{
+			pgstat_report_wait_start(WAIT_EVENT_DATA_FILE_PREFETCH);
 			rc = posix_fadvise(fd, (off_t) io->offset, (off_t) total, POSIX_FADV_WILLNEED);
+			pgstat_report_wait_end();
+		}
 		switch (PGU_FAULT(PGU_FP_READ))
 		{
 			case PGU_FA_EIO:
@@ -453,7 +461,7 @@ sync_execute(PguStream *s, PguBatch *b)
 		}
 
 		INSTR_TIME_SET_CURRENT(start);
-		pgstat_report_wait_start(PG_WAIT_IO);
+		pgstat_report_wait_start(write ? WAIT_EVENT_DATA_FILE_WRITE : WAIT_EVENT_DATA_FILE_READ);
 		while (done < total)
 		{
 			ssize_t		n;
@@ -837,10 +845,12 @@ start_batch(PguStream *s, const char *path)
 		 */
 		if (b->slot == NULL)
 		{
-			bool		timed_out;
+			bool		timed_out = false;
 
-			b->slot = pgu_slot_alloc(s->queue_starved ? 0 : pgu_queue_wait_timeout,
-									 &timed_out);
+			if (s->queue_starved)
+				b->slot = pgu_slot_alloc(0, NULL);
+			else
+				b->slot = pgu_slot_alloc(pgu_queue_wait_timeout, &timed_out);
 			if (timed_out)
 			{
 				s->queue_starved = true;
@@ -1150,20 +1160,51 @@ pgu_batch_report(PguBatch *b, int i, int elevel)
 
 	if (r.err == 0)
 		return;
-	if (r.err == -ENODATA)
+	if (r.err == -ENODATA && write)
+		ereport(elevel,
+				(errcode(ERRCODE_DISK_FULL),
+				 errmsg("could not write block %u in file \"%s\": wrote only %u of %d bytes",
+						b->blkno[i], b->path, r.bytes, BLCKSZ),
+				 errdetail("The failed I/O covered blocks %u to %u.", first, last),
+				 errhint("Check free disk space.")));
+	else if (r.err == -ENODATA)
 		ereport(elevel,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("could not %s block %u in file \"%s\": %s only %u of %d bytes",
-						write ? "write" : "read", b->blkno[i], b->path,
-						write ? "wrote" : "read", r.bytes, BLCKSZ),
+				 errmsg("could not read block %u in file \"%s\": read only %u of %d bytes",
+						b->blkno[i], b->path, r.bytes, BLCKSZ),
 				 errdetail("The failed I/O covered blocks %u to %u.", first, last)));
+	else if (r.err == -ESHUTDOWN || r.err == -ECANCELED)
+	{
+		/* not an error of the file: the request was not served */
+		if (write)
+			ereport(elevel,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not write block %u in file \"%s\": the pg_uring ring worker did not complete the request",
+							b->blkno[i], b->path),
+					 errdetail("The request covered blocks %u to %u.", first, last),
+					 errhint("Check the server log for why the ring worker stopped; the call can be repeated.")));
+		else
+			ereport(elevel,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not read block %u in file \"%s\": the pg_uring ring worker did not complete the request",
+							b->blkno[i], b->path),
+					 errdetail("The request covered blocks %u to %u.", first, last),
+					 errhint("Check the server log for why the ring worker stopped; the call can be repeated.")));
+	}
 	else
 	{
 		errno = -r.err;
-		ereport(elevel,
-				(errcode_for_file_access(),
-				 errmsg("could not %s block %u in file \"%s\": %m",
-						write ? "write" : "read", b->blkno[i], b->path),
-				 errdetail("The failed I/O covered blocks %u to %u.", first, last)));
+		if (write)
+			ereport(elevel,
+					(errcode_for_file_access(),
+					 errmsg("could not write block %u in file \"%s\": %m",
+							b->blkno[i], b->path),
+					 errdetail("The failed I/O covered blocks %u to %u.", first, last)));
+		else
+			ereport(elevel,
+					(errcode_for_file_access(),
+					 errmsg("could not read block %u in file \"%s\": %m",
+							b->blkno[i], b->path),
+					 errdetail("The failed I/O covered blocks %u to %u.", first, last)));
 	}
 }

@@ -12,6 +12,8 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "commands/dbcommands.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -20,6 +22,7 @@
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -28,10 +31,15 @@
 
 PG_FUNCTION_INFO_V1(pg_uring_progress);
 
+/* Columns of pg_uring_progress() */
+#define PGU_PROGRESS_COLS	10
+
 typedef struct PguProgress
 {
 	pg_atomic_uint32 changecount;
 	int			pid;			/* 0: no operation running */
+	Oid			userid;			/* who runs it: who may see it */
+	Oid			datid;			/* in which database */
 	char		operation[32];
 	Oid			relid;
 	int64		blocks_done;
@@ -121,6 +129,8 @@ pgu_progress_start(const char *operation, Oid relid, int64 total_blocks)
 	my_progress = &progress[PGU_MY_PROCNO()];
 	begin_write();
 	my_progress->pid = MyProcPid;
+	my_progress->userid = GetUserId();
+	my_progress->datid = MyDatabaseId;
 	strlcpy(my_progress->operation, operation, sizeof(my_progress->operation));
 	my_progress->relid = relid;
 	my_progress->blocks_done = 0;
@@ -209,23 +219,38 @@ pgu_progress_end(void)
 	my_progress = NULL;
 }
 
-/* SQL: one row per backend running a pg_uring operation. */
+/*
+ * SQL: one row per backend running a pg_uring operation.  As in core's
+ * pg_stat_progress_* views, a user sees the operations of roles whose
+ * privileges he has; pg_read_all_stats (pg_monitor) sees them all.
+ */
 Datum
 pg_uring_progress(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		all;
 	int			i;
 
 	pgu_check_loaded();
 	InitMaterializedSRF(fcinfo, 0);
+	/* a library newer or older than the SQL definition must not write past it */
+	if (rsinfo->setDesc->natts != PGU_PROGRESS_COLS)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_uring_progress() returns %d columns, but the installed library has %d",
+						rsinfo->setDesc->natts, PGU_PROGRESS_COLS),
+				 errhint("Run ALTER EXTENSION pg_uring UPDATE, or install the library that matches the extension's SQL.")));
 	if (progress == NULL)
 		return (Datum) 0;
+	all = has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
 
 	for (i = 0; i < nprogress; i++)
 	{
 		PguProgress copy;
-		Datum		values[7];
-		bool		nulls[7] = {0};
+		Datum		values[PGU_PROGRESS_COLS];
+		bool		nulls[PGU_PROGRESS_COLS] = {0};
+		NameData	dbname;
+		char	   *datname;
 
 		for (;;)
 		{
@@ -241,17 +266,33 @@ pg_uring_progress(PG_FUNCTION_ARGS)
 		}
 		if (copy.pid == 0)
 			continue;
+		if (!all && !has_privs_of_role(GetUserId(), copy.userid))
+			continue;
 
 		values[0] = Int32GetDatum(copy.pid);
-		values[1] = CStringGetTextDatum(copy.operation);
-		if (OidIsValid(copy.relid))
-			values[2] = ObjectIdGetDatum(copy.relid);
+		values[1] = ObjectIdGetDatum(copy.datid);
+		datname = OidIsValid(copy.datid) ? get_database_name(copy.datid) : NULL;
+		if (datname != NULL)
+		{
+			namestrcpy(&dbname, datname);
+			values[2] = NameGetDatum(&dbname);
+		}
 		else
 			nulls[2] = true;
-		values[3] = Int64GetDatum(copy.blocks_done);
-		values[4] = Int64GetDatum(copy.blocks_total);
-		values[5] = Int64GetDatum(copy.bytes);
-		values[6] = TimestampTzGetDatum(copy.started);
+		values[3] = CStringGetTextDatum(copy.operation);
+		/* a regclass means something only in the database it is from */
+		if (OidIsValid(copy.relid) && copy.datid == MyDatabaseId)
+			values[4] = ObjectIdGetDatum(copy.relid);
+		else
+			nulls[4] = true;
+		values[5] = Int64GetDatum(copy.blocks_done);
+		values[6] = Int64GetDatum(copy.blocks_total);
+		values[7] = Int64GetDatum(copy.bytes);
+		values[8] = TimestampTzGetDatum(copy.started);
+		if (OidIsValid(copy.relid))
+			values[9] = ObjectIdGetDatum(copy.relid);
+		else
+			nulls[9] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

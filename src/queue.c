@@ -243,8 +243,15 @@ pgu_slot_alloc(int timeout_ms, bool *timed_out)
 		accepting = pgu_shared->accepting;
 		SpinLockRelease(&pgu_shared->mutex);
 
-		if (slot != NULL || timeout_ms <= 0)
+		if (slot != NULL)
 			break;
+		if (timeout_ms <= 0)
+		{
+			/* a wait of 0 that finds none free has run out at once */
+			if (timed_out && accepting)
+				*timed_out = true;
+			break;
+		}
 
 		/* no worker to free slots for, or the caller is being cancelled */
 		if (!accepting || QueryCancelPending || ProcDiePending ||

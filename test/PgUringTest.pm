@@ -351,6 +351,7 @@ sub pinned_buffers
 #   file      => run this script file with -f (when $sql is undef)
 #   app       => application_name (to find the backend)
 #   timeout   => seconds until the session is considered hung (from start)
+#   user      => connect as this role
 # Returns a session hashref for bg_* functions.
 sub bg_start
 {
@@ -366,7 +367,7 @@ sub bg_start
 	$s->{timer} = IPC::Run::timeout($o{timeout} // hang_timeout());
 	my @cmd = (
 		'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d',
-		$node->connstr($db) . " application_name=$s->{app}");
+		$node->connstr($db) . " application_name=$s->{app}" . ($o{user} ? " user=$o{user}" : ""));
 	if (defined $sql)     { push @cmd, '-c', $sql; }
 	elsif (defined $o{file}) { push @cmd, '-f', $o{file}; }
 	else                  { push @cmd, '-f', '-'; }

@@ -76,6 +76,7 @@ INSERT INTO c_clean SELECT g, md5(g::text) FROM generate_series(1, 5000) g;
 VACUUM c_clean;
 CREATE ROLE c_reader LOGIN;
 GRANT SELECT ON c_heap TO c_reader;
+GRANT EXECUTE ON FUNCTION pg_uring_verify(regclass, text, int8, int8), pg_uring_verify_database() TO c_reader;
 COMMENT ON DATABASE postgres IS 'a row in the shared catalog pg_shdescription';
 CHECKPOINT;
 });

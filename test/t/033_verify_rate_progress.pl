@@ -178,5 +178,46 @@ for my $m (@methods)
 		'0', 'pg_uring_progress empty after verify_database');
 }
 
+# Who sees what (as pg_stat_progress_*): a user his own operations, with
+# the database; pg_monitor everybody's; another plain user none.  Verify is
+# not for PUBLIC (as amcheck): rl_plain is given EXECUTE.
+{
+	$node->safe_psql('postgres', q{
+CREATE ROLE rl_plain LOGIN;
+CREATE ROLE rl_other LOGIN;
+GRANT SELECT ON rl TO rl_plain;
+});
+	my ($ret, $out, $err) = $node->psql('postgres', "SELECT count(*) FROM pg_uring_verify('rl', 'main', 0, 0)",
+		extra_params => [ '-U', 'rl_plain' ]);
+	like($err, qr/permission denied for function pg_uring_verify/,
+		'verify is not for PUBLIC: permission denied for function pg_uring_verify');
+	$node->safe_psql('postgres',
+		'GRANT EXECUTE ON FUNCTION pg_uring_verify(regclass, text, int8, int8) TO rl_plain');
+	my $s = bg_start($node, 'postgres',
+		"SET pg_uring.verify_rate_limit = 20; SELECT count(*) FROM pg_uring_verify('rl')",
+		app => 'progress_plain', user => 'rl_plain');
+	my $pid = bg_backend_pid($s);
+	my %seen;
+	wait_progress(
+		sub {
+			bg_pump($s);
+			for my $who ('rl_plain', 'rl_other', 'rl_monitor')
+			{
+				$seen{$who} = $node->safe_psql('postgres',
+					"SELECT coalesce(string_agg(operation || '|' || datname || '|' || "
+					  . "coalesce(relation::text, '-') || '|' || (relid = 'rl'::regclass)::text, ','), '') "
+					  . "FROM pg_uring_progress WHERE pid = $pid",
+					extra_params => [ '-U', $who ]);
+			}
+			return ($seen{rl_plain} ne '' && $seen{rl_monitor} ne '') || !$s->{h}->pumpable;
+		},
+		30);
+	is($seen{rl_plain}, 'verify|postgres|rl|true', 'a user sees his own operation, with its database');
+	is($seen{rl_monitor}, 'verify|postgres|rl|true', 'pg_monitor sees it');
+	is($seen{rl_other}, '', 'another plain user does not');
+	my $r = bg_finish($s);
+	is($r->{rc}, 0, "rl_plain's verify ran") or diag($r->{err});
+}
+
 $node->stop;
 done_testing();
