@@ -485,6 +485,18 @@ pgu_queue_has_work(void)
 	return ((volatile PguShared *) pgu_shared)->fifo_count > 0;
 }
 
+/*
+ * Worker: is every slot on the free list?  Then no slot can be waiting for
+ * reclaim, and an idle worker needs no timer.  A hint, read without the lock.
+ */
+bool
+pgu_queue_all_free(void)
+{
+	volatile PguShared *q = pgu_shared;
+
+	return q->free_count == q->nslots;
+}
+
 /* Worker: take up to max queued slots off the FIFO, marking them ACTIVE. */
 int
 pgu_queue_take(PguSlot **slots, int max)

@@ -142,6 +142,7 @@ extern void pgu_queue_snapshot(PguQueueSnapshot *snap);
 /* worker side */
 extern int	pgu_queue_nslots(void);
 extern bool pgu_queue_has_work(void);
+extern bool pgu_queue_all_free(void);
 extern int	pgu_queue_take(PguSlot **slots, int max);
 extern void pgu_slot_complete(PguSlot *slot);
 extern int	pgu_queue_reclaim(void);

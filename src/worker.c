@@ -22,7 +22,8 @@
  *	  backend.  It checks for postmaster death while busy, at least every
  *	  second, and drains the ring before it exits.
  *	- From time to time it reclaims request slots whose owner exited or
- *	  gave up on them (queue.c), once they are DONE.
+ *	  gave up on them (queue.c), once they are DONE.  Idle, with every slot
+ *	  free and no descriptor cached, it sleeps until a backend wakes it.
  *	- A full SQ or the in-flight limit is back-pressure: the I/O waits in
  *	  a worker-local list and is counted; nothing is dropped.
  *	- It absorbs ProcSignal barriers (CHECK_FOR_INTERRUPTS) and reloads its
@@ -327,6 +328,18 @@ close_idle_fds(bool all)
 			e->fd = -1;
 		}
 	}
+}
+
+/* Is any descriptor cached? */
+static bool
+any_fd_cached(void)
+{
+	int			i;
+
+	for (i = 0; i < FD_CACHE_SIZE; i++)
+		if (fd_cache[i].fd >= 0)
+			return true;
+	return false;
 }
 
 /* One I/O of a slot has finished (fully, short at EOF, or failed). */
@@ -767,6 +780,7 @@ pgu_worker_main(Datum main_arg)
 	int			i;
 	int			nslots;
 	instr_time	last_check;
+	bool		busy = true;	/* reported as such: report idle first */
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -842,23 +856,42 @@ pgu_worker_main(Datum main_arg)
 		if (ring == NULL || (inflight == 0 && ready_head == NULL))
 		{
 			int			rc;
+			long		timeout;
 
-			pgstat_report_activity(STATE_IDLE, NULL);
+			if (busy)
+			{
+				pgstat_report_activity(STATE_IDLE, NULL);
+				busy = false;
+			}
 
 			/*
 			 * Idle.  Cached descriptors are closed once we have been idle for
 			 * a while (so that files dropped meanwhile release their space),
-			 * not at every gap between one backend's bursts.
+			 * not at every gap between one backend's bursts.  Slots still
+			 * taken may be an exited owner's: look at them now and then.
+			 * With neither, sleep until a backend or a signal wakes us.
 			 */
+			if (any_fd_cached())
+				timeout = IDLE_FD_CLOSE_MS;
+			else if (!pgu_queue_all_free())
+				timeout = BUSY_CHECK_MS;
+			else
+				timeout = -1;
 			rc = WaitLatch(MyLatch,
-						   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						   IDLE_FD_CLOSE_MS, pgu_wait_event(PGU_WAIT_WORKER_MAIN));
+						   WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (timeout >= 0 ? WL_TIMEOUT : 0),
+						   timeout, pgu_wait_event(PGU_WAIT_WORKER_MAIN));
 			if (rc & WL_TIMEOUT)
 			{
 				close_idle_fds(true);
 				(void) pgu_queue_reclaim();
 			}
 			continue;
+		}
+
+		if (!busy)
+		{
+			pgstat_report_activity(STATE_RUNNING, "serving I/O requests");
+			busy = true;
 		}
 
 		prep_ready();

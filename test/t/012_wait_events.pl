@@ -12,6 +12,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(usleep);
 
 use PgUringTest;
 
@@ -27,6 +28,29 @@ ok( $node->poll_query_until(
 		  . "FROM pg_stat_activity WHERE pid = $wpid",
 		$idle),
 	"the idle ring worker shows $idle");
+
+# An idle worker sleeps until there is work (or a slot to look after): over
+# two seconds it wakes (a voluntary context switch) a handful of times at
+# most, where a 100 ms timer would make twenty.
+SKIP:
+{
+	skip "no /proc/$wpid/status here", 2 unless -r "/proc/$wpid/status";
+	sub ctxt_switches
+	{
+		my ($pid) = @_;
+		my $st = PostgreSQL::Test::Utils::slurp_file("/proc/$pid/status");
+		my ($n) = $st =~ /^voluntary_ctxt_switches:\s+(\d+)/m;
+		return $n;
+	}
+	# let it close its cached descriptors first
+	usleep(500_000);
+	my $c0 = ctxt_switches($wpid);
+	usleep(2_000_000);
+	my $c1 = ctxt_switches($wpid);
+	cmp_ok($c1 - $c0, '<=', 5, "the idle worker slept (woke " . ($c1 - $c0) . " times in 2 s)");
+	is($node->safe_psql('postgres', "SELECT state FROM pg_stat_activity WHERE pid = $wpid"),
+		'idle', 'the idle worker shows state idle');
+}
 
 SKIP:
 {

@@ -90,6 +90,31 @@ SKIP:
 		pgu_wait_event($node, 'PgUringBatch'), 'complete_delay', 'delay', 100);
 }
 
+# The worker shows state active, with what it does, while it serves.
+SKIP:
+{
+	skip 'the ring is not up here', 3 unless $ring_up;
+	my $wpid = worker_pid($node);
+	fault_set($node, 'complete_delay', 'delay', arg => 200, count => 20);
+	my $s = bg_start($node, 'postgres',
+		"SET pg_uring.io_method = io_uring; SELECT pg_uring_prewarm('t', 'read')", app => 'pgu_busy');
+	my $seen = '';
+	wait_progress(
+		sub {
+			bg_pump($s);
+			$seen = $node->safe_psql('postgres',
+				"SELECT state || '|' || query FROM pg_stat_activity WHERE pid = $wpid");
+			return $seen =~ /^active/ || !$s->{h}->pumpable;
+		});
+	my $r = bg_finish($s);
+	fault_reset($node);
+	is($seen, 'active|serving I/O requests', 'the serving worker shows state active and what it does');
+	is($r->{rc}, 0, 'the prewarm it served succeeded');
+	ok(wait_progress(sub {
+		$node->safe_psql('postgres', "SELECT state FROM pg_stat_activity WHERE pid = $wpid") eq 'idle' }),
+		'then idle again');
+}
+
 is(pinned_buffers($node, 'postgres'), '0', 'no buffer left pinned');
 $node->stop;
 done_testing();
