@@ -41,7 +41,8 @@ SELECT column_name, data_type FROM information_schema.columns
  WHERE table_schema = 'public' AND table_name = 'pg_uring_progress'
  ORDER BY ordinal_position;
 SELECT name, setting, unit, context, vartype FROM pg_settings
- WHERE name IN ('pg_uring.verify_rate_limit', 'pg_uring.progress_interval')
+ WHERE name IN ('pg_uring.verify_rate_limit', 'pg_uring.progress_interval',
+                'pg_uring.max_verify_rate_limit')
  ORDER BY name;
 
 -- vf_try(q): the single value q returns, or "ERROR <sqlstate>: <message>".

@@ -26,6 +26,7 @@ bool		pgu_direct_io = false;
 bool		pgu_sqpoll = false;
 int			pgu_sqpoll_idle = PGU_SQPOLL_IDLE_DEFAULT;
 int			pgu_verify_rate = PGU_VERIFY_RATE_DEFAULT;
+int			pgu_max_verify_rate = PGU_VERIFY_RATE_DEFAULT;
 int			pgu_progress_interval = PGU_PROGRESS_INTERVAL_DEFAULT;
 int			pgu_max_prewarm_workers = PGU_MAX_PREWARM_WORKERS_DEFAULT;
 int			pgu_min_parallel_prewarm_size = PGU_MIN_PARALLEL_PREWARM_DEFAULT;
@@ -41,6 +42,20 @@ const char *
 pgu_io_method_name(int method)
 {
 	return method == PGU_IO_METHOD_SYNC ? "sync" : "io_uring";
+}
+
+/*
+ * The verify rate in force, in MB/s (0: none): the session's
+ * pg_uring.verify_rate_limit, within the DBA's pg_uring.max_verify_rate_limit.
+ */
+int
+pgu_verify_rate_effective(void)
+{
+	if (pgu_max_verify_rate <= 0)
+		return pgu_verify_rate;
+	if (pgu_verify_rate <= 0)
+		return pgu_max_verify_rate;
+	return Min(pgu_verify_rate, pgu_max_verify_rate);
 }
 
 /* Define all pg_uring GUCs and reserve the prefix. */
@@ -149,6 +164,17 @@ pgu_define_gucs(void)
 							PGU_VERIFY_RATE_MIN,
 							PGU_VERIFY_RATE_MAX,
 							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_uring.max_verify_rate_limit",
+							"Caps the read rate of every pg_uring_verify, in megabytes per second.",
+							"A ceiling that users can lower with pg_uring.verify_rate_limit but not raise; 0 means no ceiling.",
+							&pgu_max_verify_rate,
+							PGU_VERIFY_RATE_DEFAULT,
+							PGU_VERIFY_RATE_MIN,
+							PGU_VERIFY_RATE_MAX,
+							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
 

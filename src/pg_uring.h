@@ -75,6 +75,7 @@ extern bool pgu_direct_io;
 extern bool pgu_sqpoll;
 extern int	pgu_sqpoll_idle;
 extern int	pgu_verify_rate;
+extern int	pgu_max_verify_rate;
 extern int	pgu_progress_interval;
 extern int	pgu_max_prewarm_workers;
 extern int	pgu_min_parallel_prewarm_size;
@@ -82,6 +83,7 @@ extern int	pgu_min_parallel_prewarm_size;
 /* guc.c */
 extern void pgu_define_gucs(void);
 extern const char *pgu_io_method_name(int method);
+extern int	pgu_verify_rate_effective(void);
 
 /* pg_uring.c */
 extern void pgu_check_loaded(void);

@@ -286,27 +286,31 @@ verify_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 	pgu_progress_update(st->blocks_done, st->bytes_done);
 }
 
-/* Sleep as needed to keep the scan under pg_uring.verify_rate_limit. */
+/*
+ * Sleep as needed to keep the scan under pg_uring.verify_rate_limit, and
+ * under pg_uring.max_verify_rate_limit, the DBA's ceiling.
+ */
 static void
 throttle(PguStream *stream, VerifyState *st, int64 bytes_queued)
 {
 	instr_time	now;
 	double		elapsed;
 	double		allowed;
+	int			rate = pgu_verify_rate_effective();
 
-	if (pgu_verify_rate <= 0)
+	if (rate <= 0)
 		return;
 	for (;;)
 	{
 		INSTR_TIME_SET_CURRENT(now);
 		INSTR_TIME_SUBTRACT(now, st->started);
 		elapsed = INSTR_TIME_GET_DOUBLE(now);
-		allowed = elapsed * pgu_verify_rate * 1048576.0;
+		allowed = elapsed * rate * 1048576.0;
 		if (bytes_queued <= allowed || pgu_stream_interrupted(stream))
 			return;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 Max(1, Min(100, (long) ((bytes_queued - allowed) * 1000.0 /
-												 (pgu_verify_rate * 1048576.0)))),
+												 (rate * 1048576.0)))),
 						 pgu_wait_event(PGU_WAIT_VERIFY_RATE));
 		ResetLatch(MyLatch);
 	}

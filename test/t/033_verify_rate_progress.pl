@@ -178,6 +178,36 @@ for my $m (@methods)
 		'0', 'pg_uring_progress empty after verify_database');
 }
 
+# The DBA's ceiling, pg_uring.max_verify_rate_limit (SIGHUP): users may
+# lower the rate, not raise it, nor lift the ceiling.  Only a lower bound
+# on the time is asserted (a throttle makes a scan slower, never faster).
+{
+	my $range = "'rl', 'main', 0, " . (80 * 128 - 1);    # 80 MB
+	my (undef, $free_secs) = timed_verify($methods[0], 0, $range);
+	$node->append_conf('postgresql.conf', "pg_uring.max_verify_rate_limit = 40\n");
+	$node->reload;
+	ok(wait_progress(sub { $node->safe_psql('postgres', 'SHOW pg_uring.max_verify_rate_limit') eq '40' }),
+		'the ceiling is in force after a reload');
+	my ($ret, $out, $err) = $node->psql('postgres', 'SET pg_uring.max_verify_rate_limit = 0');
+	like($err, qr/parameter "pg_uring.max_verify_rate_limit" cannot be changed now/,
+		'a session cannot lift the ceiling');
+	SKIP:
+	{
+		skip sprintf('an unthrottled scan of 80 MB already takes %.1f s here', $free_secs), 2
+		  if $free_secs > 0.5;
+		for my $rate (0, 100000)
+		{
+			my ($rows, $secs) = timed_verify($methods[0], $rate, $range);
+			cmp_ok($secs, '>=', 0.8 * 80 / 40,
+				sprintf("verify_rate_limit = %d under a ceiling of 40 MB/s: 80 MB took %.2f s (unthrottled %.2f s)",
+					$rate, $secs, $free_secs));
+		}
+	}
+	$node->append_conf('postgresql.conf', "pg_uring.max_verify_rate_limit = 0\n");
+	$node->reload;
+	wait_progress(sub { $node->safe_psql('postgres', 'SHOW pg_uring.max_verify_rate_limit') eq '0' });
+}
+
 # Who sees what (as pg_stat_progress_*): a user his own operations, with
 # the database; pg_monitor everybody's; another plain user none.  Verify is
 # not for PUBLIC (as amcheck): rl_plain is given EXECUTE.
