@@ -8,7 +8,8 @@ SELECT name, setting, unit, boot_val, context, vartype, min_val, max_val, enumva
   FROM pg_settings
  WHERE name IN ('pg_uring.io_method', 'pg_uring.ring_entries', 'pg_uring.queue_size',
                 'pg_uring.combine_limit', 'pg_uring.queue_depth', 'pg_uring.direct_io',
-                'pg_uring.sqpoll', 'pg_uring.sqpoll_idle', 'pg_uring.queue_wait_timeout')
+                'pg_uring.sqpoll', 'pg_uring.sqpoll_idle', 'pg_uring.queue_wait_timeout',
+                'pg_uring.backend_queue_limit')
  ORDER BY name;
 -- every pg_uring setting is under the reserved prefix and documented
 SELECT count(*) > 0 AS has_settings, bool_and(short_desc <> '') AS all_described
@@ -55,6 +56,10 @@ SHOW pg_uring.queue_depth;
 SET pg_uring.queue_depth = 0;
 SET pg_uring.queue_depth = 65;
 RESET pg_uring.queue_depth;
+
+-- backend_queue_limit: the DBA's cap on one process's slots, postgresql.conf only
+SHOW pg_uring.backend_queue_limit;
+SET pg_uring.backend_queue_limit = 64;
 
 -- queue_wait_timeout: ms, 0 (never wait for a slot) .. 10 min, user-settable
 SHOW pg_uring.queue_wait_timeout;

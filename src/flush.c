@@ -321,7 +321,7 @@ flush_items(Relation rel, FlushItem *items, int nitems, FlushState *st)
 	FlushFeed	feed;
 	int			i;
 
-	st->pin_limit = Min(pgu_buf_pin_limit(), (pgu_queue_depth + 1) * PGU_SLOT_BLOCKS);
+	st->pin_limit = Min(pgu_buf_pin_limit(), (pgu_queue_depth_effective() + 1) * PGU_SLOT_BLOCKS);
 	pgu_progress_start("flush", RelationGetRelid(rel), nitems);
 	pgu_progress_quiet();
 	stream = pgu_stream_begin(PGU_OP_WRITE, false,

@@ -22,6 +22,7 @@ int			pgu_queue_size = PGU_QUEUE_SIZE_DEFAULT;
 int			pgu_combine_limit = PGU_COMBINE_LIMIT_DEFAULT;
 int			pgu_queue_depth = PGU_QUEUE_DEPTH_DEFAULT;
 int			pgu_queue_wait_timeout = PGU_QUEUE_WAIT_DEFAULT;
+int			pgu_backend_queue_limit = PGU_BACKEND_QUEUE_LIMIT_DEFAULT;
 bool		pgu_direct_io = false;
 bool		pgu_sqpoll = false;
 int			pgu_sqpoll_idle = PGU_SQPOLL_IDLE_DEFAULT;
@@ -56,6 +57,22 @@ pgu_verify_rate_effective(void)
 	if (pgu_verify_rate <= 0)
 		return pgu_max_verify_rate;
 	return Min(pgu_verify_rate, pgu_max_verify_rate);
+}
+
+/*
+ * Requests one stream keeps in flight: pg_uring.queue_depth, within the
+ * DBA's pg_uring.backend_queue_limit (-1: a quarter of the queue), and never
+ * more than the queue has.
+ */
+int
+pgu_queue_depth_effective(void)
+{
+	int			limit = pgu_backend_queue_limit;
+
+	if (limit < 0)
+		limit = pgu_queue_size / 4;
+	limit = Min(Max(limit, 1), pgu_queue_size);
+	return Max(Min(pgu_queue_depth, limit), 1);
 }
 
 /* Define all pg_uring GUCs and reserve the prefix. */
@@ -113,6 +130,17 @@ pgu_define_gucs(void)
 							PGU_QUEUE_DEPTH_MIN,
 							PGU_QUEUE_DEPTH_MAX,
 							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_uring.backend_queue_limit",
+							"Largest number of request slots one process may hold at once.",
+							"Caps pg_uring.queue_depth for every session, so that none takes the whole shared queue; -1 means a quarter of pg_uring.queue_size.",
+							&pgu_backend_queue_limit,
+							PGU_BACKEND_QUEUE_LIMIT_DEFAULT,
+							PGU_BACKEND_QUEUE_LIMIT_MIN,
+							PGU_BACKEND_QUEUE_LIMIT_MAX,
+							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
 

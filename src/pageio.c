@@ -179,7 +179,7 @@ pgu_stream_begin(PguOp op, bool direct, PguBatchCallback callback, void *arg)
 	s = MemoryContextAllocZero(TopMemoryContext, sizeof(PguStream));
 	s->op = op;
 	s->direct = direct && op == PGU_OP_READ;
-	s->max_inflight = Max(pgu_queue_depth, 1);
+	s->max_inflight = pgu_queue_depth_effective();
 	s->callback = callback;
 	s->callback_arg = arg;
 	s->sync_fd = -1;

@@ -40,6 +40,10 @@ typedef enum PguIoMethod
 #define PGU_QUEUE_DEPTH_MIN			1
 #define PGU_QUEUE_DEPTH_MAX			64
 
+#define PGU_BACKEND_QUEUE_LIMIT_DEFAULT	-1	/* a quarter of queue_size */
+#define PGU_BACKEND_QUEUE_LIMIT_MIN		-1
+#define PGU_BACKEND_QUEUE_LIMIT_MAX		PGU_QUEUE_SIZE_MAX
+
 #define PGU_SQPOLL_IDLE_DEFAULT		100 /* ms */
 #define PGU_SQPOLL_IDLE_MIN			1
 #define PGU_SQPOLL_IDLE_MAX			60000
@@ -71,6 +75,7 @@ extern int	pgu_queue_size;
 extern int	pgu_combine_limit;
 extern int	pgu_queue_depth;
 extern int	pgu_queue_wait_timeout;
+extern int	pgu_backend_queue_limit;
 extern bool pgu_direct_io;
 extern bool pgu_sqpoll;
 extern int	pgu_sqpoll_idle;
@@ -84,6 +89,7 @@ extern int	pgu_min_parallel_prewarm_size;
 extern void pgu_define_gucs(void);
 extern const char *pgu_io_method_name(int method);
 extern int	pgu_verify_rate_effective(void);
+extern int	pgu_queue_depth_effective(void);
 
 /* pg_uring.c */
 extern void pgu_check_loaded(void);

@@ -408,7 +408,7 @@ prewarm_helpers(Relation rel, int64 nblocks)
 	/* every participant, the caller too, has a smallest chunk to start with */
 	n = Min(n, nblocks / PGU_PREWARM_CHUNK_MIN - 1);
 	if (pgu_io_method == PGU_IO_METHOD_IO_URING)
-		n = Min(n, (int64) (pgu_queue_nslots() * 3 / 4) / pgu_queue_depth - 1);
+		n = Min(n, (int64) (pgu_queue_nslots() * 3 / 4) / pgu_queue_depth_effective() - 1);
 	return (int) Max(Min(n, (int64) pgu_max_prewarm_workers), 0);
 }
 

@@ -401,8 +401,10 @@ jit = off
 log_line_prefix = '%%m [%%p] %%b '
 pg_uring.queue_size = %d
 pg_uring.ring_entries = %d
+# one call at a time is measured: it may use the whole queue
+pg_uring.backend_queue_limit = %d
 include_if_exists = 'bench_case.conf'
-""" % (self.port, SCRATCH, QUEUE_SIZE, RING_ENTRIES))
+""" % (self.port, SCRATCH, QUEUE_SIZE, RING_ENTRIES, QUEUE_SIZE))
         self.write_case_conf()
 
     def clone_from(self, other):
