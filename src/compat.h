@@ -37,7 +37,10 @@
 #endif
 
 #include "common/relpath.h"
+#include "executor/instrument.h"
 #include "pgstat.h"
+#include "portability/instr_time.h"
+#include "storage/bufmgr.h"
 #include "storage/proc.h"
 #include "utils/rel.h"
 #include "utils/wait_event.h"
@@ -192,5 +195,62 @@ pgu_wait_event(PguWaitEvent which)
 	return PG_WAIT_EXTENSION;
 }
 #endif
+
+/*
+ * Count relation I/O that pg_uring did on a backend's behalf as core counts
+ * its own: the blocks in pgBufferUsage (EXPLAIN BUFFERS,
+ * pg_stat_statements), the time spent in I/O with track_io_timing, and on
+ * 16 and later pg_stat_io (relation, normal context).  elapsed is the time
+ * the backend spent on the I/O; nios how many I/Os carried the blocks.
+ */
+static inline void
+pgu_count_relation_io(bool write, uint32 nblocks, uint32 nios, instr_time elapsed)
+{
+	if (nblocks == 0)
+		return;
+	if (write)
+		pgBufferUsage.shared_blks_written += nblocks;
+	else
+		pgBufferUsage.shared_blks_read += nblocks;
+#if PG_VERSION_NUM >= 170000
+	{
+		/*
+		 * core measures from a start time: the one elapsed ago, or none
+		 * without track_io_timing (18 times whatever has a start)
+		 */
+		instr_time	start;
+
+		if (track_io_timing)
+		{
+			INSTR_TIME_SET_CURRENT(start);
+			INSTR_TIME_SUBTRACT(start, elapsed);
+		}
+		else
+			INSTR_TIME_SET_ZERO(start);
+#if PG_VERSION_NUM >= 180000
+		pgstat_count_io_op_time(IOOBJECT_RELATION, IOCONTEXT_NORMAL,
+								write ? IOOP_WRITE : IOOP_READ, start,
+								nios, (uint64) nblocks * BLCKSZ);
+#else
+		pgstat_count_io_op_time(IOOBJECT_RELATION, IOCONTEXT_NORMAL,
+								write ? IOOP_WRITE : IOOP_READ, start, nblocks);
+#endif
+	}
+#else
+	if (track_io_timing)
+	{
+		if (write)
+		{
+			pgstat_count_buffer_write_time(INSTR_TIME_GET_MICROSEC(elapsed));
+			INSTR_TIME_ADD(pgBufferUsage.blk_write_time, elapsed);
+		}
+		else
+		{
+			pgstat_count_buffer_read_time(INSTR_TIME_GET_MICROSEC(elapsed));
+			INSTR_TIME_ADD(pgBufferUsage.blk_read_time, elapsed);
+		}
+	}
+#endif
+}
 
 #endif							/* PG_URING_COMPAT_H */

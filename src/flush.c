@@ -326,6 +326,7 @@ flush_items(Relation rel, FlushItem *items, int nitems, FlushState *st)
 	pgu_progress_quiet();
 	stream = pgu_stream_begin(PGU_OP_WRITE, false,
 							  write_batch_done, st);
+	pgu_stream_count_relation_io(stream);
 	feed.st = st;
 	feed.items = items;
 	feed.nitems = nitems;

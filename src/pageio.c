@@ -78,6 +78,7 @@ struct PguBatch
 	int			close_error;	/* -errno of a failed close() after writing */
 	bool		abandoned;		/* slot given up: data[] must not be read */
 	uint64		generation;		/* worker generation when queued */
+	instr_time	io_time;		/* time this backend spent on its I/O */
 	char		path[MAXPGPATH];
 	BlockNumber segblock[PGU_SLOT_BLOCKS];
 	BlockNumber blkno[PGU_SLOT_BLOCKS];
@@ -95,6 +96,7 @@ struct PguStream
 	bool		use_ring;
 	bool		fallback;		/* wanted the ring, but it is not up */
 	bool		queue_starved;	/* a slot wait ran out: no more waits */
+	bool		count_relation_io;	/* in pgBufferUsage and pg_stat_io */
 	bool		interrupted;
 	bool		postmaster_dead;
 	int			max_inflight;	/* batches: pg_uring.queue_depth */
@@ -199,6 +201,17 @@ pgu_stream_begin(PguOp op, bool direct, PguBatchCallback callback, void *arg)
 	return s;
 }
 
+/*
+ * Count this stream's reads or writes as core counts its own I/O on
+ * relation blocks (pgBufferUsage, track_io_timing, pg_stat_io): for verify
+ * and flush, which do that I/O instead of the buffer manager.
+ */
+void
+pgu_stream_count_relation_io(PguStream *s)
+{
+	s->count_relation_io = true;
+}
+
 /* Does this stream hand its I/O to the ring worker? */
 bool
 pgu_stream_uses_ring(PguStream *s)
@@ -251,6 +264,7 @@ batch_get(PguStream *s)
 	b->nios = 0;
 	b->close_error = 0;
 	b->abandoned = false;
+	INSTR_TIME_SET_ZERO(b->io_time);
 	b->next = NULL;
 	return b;
 }
@@ -514,6 +528,7 @@ sync_execute(PguStream *s, PguBatch *b)
 		INSTR_TIME_SET_CURRENT(now);
 		INSTR_TIME_SUBTRACT(now, start);
 		pgu_count_latency(PGU_PATH_SYNC, INSTR_TIME_GET_MICROSEC(now));
+		INSTR_TIME_ADD(b->io_time, now);
 
 		io->result = (int32) (int64) done;
 		if ((int64) done < 0 || done < total)
@@ -571,9 +586,12 @@ batch_wait(PguStream *s, PguBatch *b)
 {
 	PguSlot    *slot = b->slot;
 	TimestampTz gone_since = 0;
+	instr_time	wait_start;
+	instr_time	waited;
 
 	if (slot == NULL)
 		return true;
+	INSTR_TIME_SET_CURRENT(wait_start);
 
 	while (!pgu_slot_is_done(slot))
 	{
@@ -624,6 +642,10 @@ batch_wait(PguStream *s, PguBatch *b)
 	}
 	pg_atomic_write_u32(&slot->waiting, 0);
 	pg_memory_barrier();
+	/* the backend's share of the I/O time: how long it waited for it */
+	INSTR_TIME_SET_CURRENT(waited);
+	INSTR_TIME_SUBTRACT(waited, wait_start);
+	INSTR_TIME_ADD(b->io_time, waited);
 	memcpy(b->ios, slot->ios, sizeof(PguIoDesc) * b->nios);
 	b->close_error = slot->close_error;
 	return true;
@@ -673,6 +695,15 @@ batch_complete(PguStream *s, PguBatch *b)
 				b->data[i] = b->dest[i];
 			}
 		}
+	}
+	if (s->count_relation_io && s->op != PGU_OP_PREFETCH)
+	{
+		uint32		ok = 0;
+
+		for (i = 0; i < b->nblocks; i++)
+			if (pgu_batch_block_result(b, i).err == 0)
+				ok++;
+		pgu_count_relation_io(s->op == PGU_OP_WRITE, ok, b->nios, b->io_time);
 	}
 	s->completing = b;
 	if (s->callback)

@@ -58,6 +58,7 @@ typedef void (*PguFeedFunction) (PguStream *stream, void *arg);
 
 extern void pgu_stream_run(PguStream *stream, PguFeedFunction feed, void *arg,
 						   void (*undo) (void));
+extern void pgu_stream_count_relation_io(PguStream *s);
 extern bool pgu_stream_uses_ring(PguStream *stream);
 
 /* Accessors for a completed batch, valid inside the callback. */

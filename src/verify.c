@@ -416,6 +416,7 @@ verify_fork(VerifyState *st, ForkNumber fork, int64 first, int64 last)
 
 	stream = pgu_stream_begin(PGU_OP_READ, pgu_direct_io,
 							  verify_batch_done, st);
+	pgu_stream_count_relation_io(stream);
 	st->path = pgu_stream_uses_ring(stream) ? PGU_PATH_RING : PGU_PATH_SYNC;
 	feed.st = st;
 	feed.fork = fork;
