@@ -295,7 +295,7 @@ write_forget(Buffer buf)
 			return owner;
 		}
 	}
-	elog(ERROR, "pg_uring: no write in progress on buffer %d", buf);
+	elog(ERROR, "no write in progress on buffer %d", buf);
 	return NULL;				/* keep compiler quiet */
 }
 

@@ -129,18 +129,23 @@ pgu_fault_sleep(PguFaultPoint point)
 	pg_usleep((long) pg_atomic_read_u32(&faults[point].arg) * 1000L);
 }
 
-/* Look a name up in a table, or ERROR. */
+/* Look a name up in a table of points (or of actions), or ERROR. */
 static int
-lookup(const char *const *names, int n, const char *name, const char *what)
+lookup(const char *const *names, int n, const char *name, bool action)
 {
 	int			i;
 
 	for (i = 0; i < n; i++)
 		if (strcmp(names[i], name) == 0)
 			return i;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unknown fault %s \"%s\"", what, name)));
+	if (action)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown fault action \"%s\"", name)));
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown fault point \"%s\"", name)));
 	return -1;
 }
 
@@ -171,9 +176,9 @@ pg_uring_fault_set(PG_FUNCTION_ARGS)
 
 	check_faults();
 	point = lookup(point_names, PGU_NUM_FAULT_POINTS,
-				   text_to_cstring(PG_GETARG_TEXT_PP(0)), "point");
+				   text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
 	action = lookup(action_names, lengthof(action_names),
-					text_to_cstring(PG_GETARG_TEXT_PP(1)), "action");
+					text_to_cstring(PG_GETARG_TEXT_PP(1)), true);
 	f = &faults[point];
 	pg_atomic_write_u32(&f->action, PGU_FA_NONE);
 	pg_memory_barrier();
@@ -207,7 +212,7 @@ pg_uring_fault_hits(PG_FUNCTION_ARGS)
 
 	check_faults();
 	point = lookup(point_names, PGU_NUM_FAULT_POINTS,
-				   text_to_cstring(PG_GETARG_TEXT_PP(0)), "point");
+				   text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
 	PG_RETURN_INT64((int64) pg_atomic_read_u64(&faults[point].fired));
 }
 

@@ -719,10 +719,19 @@ pg_uring_prewarm(PG_FUNCTION_ARGS)
 	{
 		first_block = PG_GETARG_INT64(3);
 		if (first_block < 0 || first_block >= nblocks)
+		{
+			if (nblocks == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("starting block number %lld is out of range",
+								(long long) first_block),
+						 errdetail("Fork \"%s\" of relation \"%s\" is empty.",
+								   forkname, RelationGetRelationName(rel))));
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("starting block number must be between 0 and %lld",
 							(long long) (nblocks - 1))));
+		}
 	}
 	if (PG_ARGISNULL(4))
 		last_block = nblocks - 1;
@@ -730,10 +739,19 @@ pg_uring_prewarm(PG_FUNCTION_ARGS)
 	{
 		last_block = PG_GETARG_INT64(4);
 		if (last_block < 0 || last_block >= nblocks)
+		{
+			if (nblocks == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("ending block number %lld is out of range",
+								(long long) last_block),
+						 errdetail("Fork \"%s\" of relation \"%s\" is empty.",
+								   forkname, RelationGetRelationName(rel))));
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("ending block number must be between 0 and %lld",
 							(long long) (nblocks - 1))));
+		}
 	}
 
 	count = last_block >= first_block ? last_block - first_block + 1 : 0;
@@ -810,11 +828,19 @@ pg_uring_prewarm_blocks(PG_FUNCTION_ARGS)
 					 errmsg("block list cannot contain null values")));
 		b = DatumGetInt64(elems[i]);
 		if (b < 0 || b >= nblocks)
+		{
+			if (nblocks == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("block number %lld is out of range", (long long) b),
+						 errdetail("Fork \"%s\" of relation \"%s\" is empty.",
+								   forkname, RelationGetRelationName(rel))));
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("block number %lld is out of range", (long long) b),
 					 errdetail("Block numbers must be between 0 and %lld.",
 							   (long long) (nblocks - 1))));
+		}
 		blocks[i] = (BlockNumber) b;
 	}
 

@@ -198,11 +198,13 @@ pgu_progress_update(int64 blocks_done, int64 bytes)
 		{
 			last_notice = now;
 			ereport(NOTICE,
-					(errmsg("%s: %lld of %lld blocks done (%.1f MB)",
-							my_progress->operation,
-							(long long) blocks_done,
-							(long long) my_progress->blocks_total,
-							bytes / 1048576.0)));
+					(errmsg_plural("%s: %lld of %lld block done (%.1f MB)",
+								   "%s: %lld of %lld blocks done (%.1f MB)",
+								   (unsigned long) my_progress->blocks_total,
+								   my_progress->operation,
+								   (long long) blocks_done,
+								   (long long) my_progress->blocks_total,
+								   bytes / 1048576.0)));
 		}
 	}
 }
@@ -237,8 +239,10 @@ pg_uring_progress(PG_FUNCTION_ARGS)
 	if (rsinfo->setDesc->natts != PGU_PROGRESS_COLS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("pg_uring_progress() returns %d columns, but the installed library has %d",
-						rsinfo->setDesc->natts, PGU_PROGRESS_COLS),
+				 errmsg_plural("pg_uring_progress() returns %d column, but the installed library has %d",
+							   "pg_uring_progress() returns %d columns, but the installed library has %d",
+							   rsinfo->setDesc->natts,
+							   rsinfo->setDesc->natts, PGU_PROGRESS_COLS),
 				 errhint("Run ALTER EXTENSION pg_uring UPDATE, or install the library that matches the extension's SQL.")));
 	if (progress == NULL)
 		return (Datum) 0;

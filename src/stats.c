@@ -134,8 +134,10 @@ pg_uring_stats(PG_FUNCTION_ARGS)
 	if (rsinfo->setDesc->natts != PGU_NUM_COUNTERS + 4)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("pg_uring_stats() returns %d columns, but the installed library has %d",
-						rsinfo->setDesc->natts, PGU_NUM_COUNTERS + 4),
+				 errmsg_plural("pg_uring_stats() returns %d column, but the installed library has %d",
+							   "pg_uring_stats() returns %d columns, but the installed library has %d",
+							   rsinfo->setDesc->natts,
+							   rsinfo->setDesc->natts, PGU_NUM_COUNTERS + 4),
 				 errhint("Run ALTER EXTENSION pg_uring UPDATE, or install the library that matches the extension's SQL.")));
 
 	for (path = 0; path < PGU_NUM_PATHS; path++)

@@ -48,6 +48,7 @@
 #include "catalog/pg_class.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
@@ -499,7 +500,8 @@ verify_setup(FunctionCallInfo fcinfo, VerifyState *st)
 	INSTR_TIME_SET_CURRENT(st->started);
 	if (!st->checksums)
 		ereport(NOTICE,
-				(errmsg("data checksums are disabled, only page headers are verified")));
+				(errmsg("data checksums are disabled"),
+				 errdetail("Only page headers are verified.")));
 }
 
 /* SQL: pg_uring_verify(rel, fork, first_block, last_block) */
@@ -536,26 +538,44 @@ pg_uring_verify(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("a block range needs a fork"),
-					 errhint("Pass the fork, for example 'main', together with first_block and last_block.")));
+					 errhint("Pass the fork, for example \"main\", together with first_block and last_block.")));
 		nblocks = smgrnblocks(RelationGetSmgr(st.rel), forkarg);
 		has_range = true;
 		if (!PG_ARGISNULL(2))
 		{
 			first_block = PG_GETARG_INT64(2);
 			if (first_block < 0 || first_block >= nblocks)
+			{
+				if (nblocks == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("starting block number %lld is out of range",
+									(long long) first_block),
+							 errdetail("Fork \"%s\" of relation \"%s\" is empty.",
+									   forkname, RelationGetRelationName(st.rel))));
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("starting block number must be between 0 and %lld",
 								(long long) nblocks - 1)));
+			}
 		}
 		if (!PG_ARGISNULL(3))
 		{
 			last_block = PG_GETARG_INT64(3);
 			if (last_block < 0 || last_block >= nblocks)
+			{
+				if (nblocks == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("ending block number %lld is out of range",
+									(long long) last_block),
+							 errdetail("Fork \"%s\" of relation \"%s\" is empty.",
+									   forkname, RelationGetRelationName(st.rel))));
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("ending block number must be between 0 and %lld",
 								(long long) nblocks - 1)));
+			}
 		}
 	}
 
@@ -597,6 +617,7 @@ pg_uring_verify_database(PG_FUNCTION_ARGS)
 	int64		skipped_privilege = 0;
 	int64		skipped_building = 0;
 	int64		skipped_locked = 0;
+	StringInfoData skipped;
 	int64		relations = 0;
 	bool		superuser_ = superuser();
 
@@ -674,12 +695,39 @@ pg_uring_verify_database(PG_FUNCTION_ARGS)
 	}
 	pgu_progress_end();
 
+	/* the detail: one whole sentence per kind of skipped relation, if any */
+	initStringInfo(&skipped);
+	if (skipped_privilege > 0)
+		appendStringInfo(&skipped,
+						 ngettext("Skipped %lld relation you may not read.",
+								  "Skipped %lld relations you may not read.",
+								  (unsigned long) skipped_privilege),
+						 (long long) skipped_privilege);
+	if (skipped_building > 0)
+	{
+		if (skipped.len > 0)
+			appendStringInfoChar(&skipped, ' ');
+		appendStringInfo(&skipped,
+						 ngettext("Skipped %lld index being built or not valid.",
+								  "Skipped %lld indexes being built or not valid.",
+								  (unsigned long) skipped_building),
+						 (long long) skipped_building);
+	}
+	if (skipped_locked > 0)
+	{
+		if (skipped.len > 0)
+			appendStringInfoChar(&skipped, ' ');
+		appendStringInfo(&skipped,
+						 ngettext("Skipped %lld relation locked exclusively by others.",
+								  "Skipped %lld relations locked exclusively by others.",
+								  (unsigned long) skipped_locked),
+						 (long long) skipped_locked);
+	}
 	ereport(NOTICE,
-			(errmsg("verified %lld relations (%lld blocks)",
-					(long long) relations, (long long) st.blocks_done),
-			 (skipped_privilege + skipped_building + skipped_locked) > 0 ?
-			 errdetail("Skipped %lld relations you may not read, %lld indexes being built or not valid, and %lld relations locked exclusively by others.",
-					   (long long) skipped_privilege, (long long) skipped_building,
-					   (long long) skipped_locked) : 0));
+			(errmsg_plural("verified %lld relation (%lld blocks)",
+						   "verified %lld relations (%lld blocks)",
+						   (unsigned long) relations,
+						   (long long) relations, (long long) st.blocks_done),
+			 skipped.len > 0 ? errdetail_internal("%s", skipped.data) : 0));
 	return (Datum) 0;
 }

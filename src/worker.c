@@ -151,16 +151,16 @@ setup_hint(int err)
 	{
 		case EPERM:
 		case EACCES:
-			return "io_uring is disabled by the kernel.io_uring_disabled sysctl or refused by a seccomp profile (containers block it by default). Set kernel.io_uring_disabled = 0 or allow io_uring_setup, io_uring_enter and io_uring_register in the seccomp profile, then restart; set pg_uring.io_method = sync to use the synchronous path deliberately.";
+			return gettext_noop("Allow io_uring with kernel.io_uring_disabled = 0 or in the seccomp profile, then restart the server. Set pg_uring.io_method = sync to use synchronous I/O deliberately.");
 		case ENOSYS:
-			return "The kernel has no io_uring support. pg_uring needs Linux 5.1 or later built with CONFIG_IO_URING.";
+			return gettext_noop("The kernel has no io_uring support. pg_uring needs Linux 5.1 or later built with CONFIG_IO_URING.");
 		case ENOMEM:
-			return "The ring could not lock its memory. Raise the server's memlock limit (ulimit -l, LimitMEMLOCK in systemd) or lower pg_uring.ring_entries.";
+			return gettext_noop("The ring could not lock its memory. Raise the server's memlock limit (ulimit -l, LimitMEMLOCK in systemd) or lower pg_uring.ring_entries.");
 		case EMFILE:
 		case ENFILE:
-			return "The server has run out of file descriptors. Raise its open files limit (ulimit -n, LimitNOFILE in systemd).";
+			return gettext_noop("The server has run out of file descriptors. Raise its open files limit (ulimit -n, LimitNOFILE in systemd).");
 		default:
-			return "The kernel or sandbox (for example gVisor) does not provide the io_uring operations pg_uring needs. Use a kernel with full io_uring support, or set pg_uring.io_method = sync.";
+			return gettext_noop("The kernel or sandbox (for example gVisor) does not provide the io_uring operations pg_uring needs. Use a kernel with full io_uring support, or set pg_uring.io_method = sync.");
 	}
 }
 
@@ -610,9 +610,12 @@ submit_and_reap(bool wait)
 		wait_nr = Max(1, inflight / 4);
 	ret = pgu_ring_submit(ring, wait_nr, wait_nr > 0 ? 10 : 0);
 	if (ret < 0)
+	{
+		errno = -ret;
 		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("io_uring_enter failed: %s", strerror(-ret))));
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("io_uring_enter() failed: %m")));
+	}
 	do
 	{
 		int			i;
@@ -746,11 +749,11 @@ worker_setup_ring(void)
 		if (!first_refusal)
 			return;
 		ereport(LOG,
-				(errmsg("pg_uring: io_uring is not available, serving all I/O synchronously"),
-				 errdetail("%s.", status.reason),
+				(errmsg("pg_uring is serving all I/O synchronously because io_uring is not available"),
+				 errdetail("The ring could not be set up: %s.", status.reason),
 				 (pgu_sqpoll && status.setup_errno == EPERM) ?
 				 errhint("SQPOLL rings need CAP_SYS_NICE on kernels before 5.11, and may be refused by a seccomp profile. Set pg_uring.sqpoll = off, or allow io_uring for the server.") :
-				 errhint("%s", setup_hint(status.setup_errno))));
+				 errhint("%s", _(setup_hint(status.setup_errno)))));
 		return;
 	}
 
@@ -769,8 +772,10 @@ worker_setup_ring(void)
 	pgu_worker_set_accepting(true);
 
 	ereport(LOG,
-			(errmsg("pg_uring ring worker started with %d submission queue entries",
-					status.sq_entries)));
+			(errmsg_plural("pg_uring ring worker started with %d submission queue entry",
+						   "pg_uring ring worker started with %d submission queue entries",
+						   status.sq_entries,
+						   status.sq_entries)));
 }
 
 /* Entry point of the ring worker. */

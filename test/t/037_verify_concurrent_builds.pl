@@ -179,11 +179,11 @@ SELECT 'A:' || (@{[active_sql($app)]});
 			push @{ $r{errors} }, "iteration $r{iters}: $e"
 			  unless $e =~ /canceling statement due to lock timeout/;
 		}
-		if ($err =~ /DETAIL:  Skipped \d+ relations you may not read, (\d+) indexes being built or not valid, and (\d+) relations locked exclusively by others/)
-		{
-			$r{building_iters}++ if $1 > 0;
-			$r{locked_iters}++   if $2 > 0;
-		}
+		# the DETAIL has one sentence per kind of skipped relation, if any
+		$r{building_iters}++
+		  if $err =~ /DETAIL:  [^\n]*Skipped \d+ (?:index|indexes) being built or not valid\./;
+		$r{locked_iters}++
+		  if $err =~ /DETAIL:  [^\n]*Skipped \d+ relations? locked exclusively by others\./;
 		if ($err =~ /NOTICE:  verified \d+ relations \((\d+) blocks\)/)
 		{
 			$r{min_blocks} = $1 if !defined $r{min_blocks} || $1 < $r{min_blocks};
