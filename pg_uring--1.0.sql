@@ -127,6 +127,31 @@ LANGUAGE C STRICT PARALLEL SAFE;
 -- so EXECUTE stays with PUBLIC.  Monitoring is for pg_monitor; resetting
 -- statistics is superuser-only unless granted.
 --
+-- What is in flight: one row per request slot in use (as 18's pg_aios)
+CREATE FUNCTION pg_uring_inflight(
+    OUT slot int4,
+    OUT pid int4,
+    OUT state text,
+    OUT abandoned bool,
+    OUT operation text,
+    OUT path text,
+    OUT blocks int4,
+    OUT ios int4,
+    OUT age_seconds float8)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_uring_inflight'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE VIEW pg_uring_inflight AS SELECT * FROM pg_uring_inflight();
+
+COMMENT ON VIEW pg_uring_inflight
+IS 'request slots in use: owner, operation, file, blocks, state and age';
+
+REVOKE ALL ON FUNCTION pg_uring_inflight() FROM PUBLIC;
+REVOKE ALL ON pg_uring_inflight FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_uring_inflight() TO pg_monitor;
+GRANT SELECT ON pg_uring_inflight TO pg_monitor;
+
 REVOKE ALL ON FUNCTION pg_uring_stats() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_uring_latency() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_uring_status() FROM PUBLIC;

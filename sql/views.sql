@@ -5,8 +5,13 @@
 SELECT table_name, ordinal_position, column_name, data_type
   FROM information_schema.columns
  WHERE table_schema = 'public'
-   AND table_name IN ('pg_uring_stats', 'pg_uring_latency', 'pg_uring_status')
+   AND table_name IN ('pg_uring_stats', 'pg_uring_latency', 'pg_uring_status',
+                      'pg_uring_inflight')
  ORDER BY table_name, ordinal_position;
+-- nothing in flight when nothing runs (056 looks at it under a stalled worker)
+SELECT count(*) AS inflight_rows FROM pg_uring_inflight;
+SELECT has_table_privilege('pg_monitor', 'pg_uring_inflight', 'SELECT') AS monitor_can_select,
+       has_table_privilege('public', 'pg_uring_inflight', 'SELECT') AS public_can_select;
 
 -- one row per ring, plus the sync path's own
 SELECT method, ring FROM pg_uring_stats ORDER BY method;

@@ -289,8 +289,11 @@ pgu_slot_alloc(int timeout_ms, bool *timed_out)
 		Assert((v & PGU_SLOT_STATE_MASK) == PGU_SLOT_FREE);
 		slot->owner_procno = PGU_MY_PROCNO();
 		slot->owner_pid = MyProcPid;
+		slot->taken_at = GetCurrentTimestamp();
 		slot->nios = 0;
 		slot->nblocks = 0;
+		slot->op = 0;			/* set at submission, with the path */
+		slot->path[0] = '\0';
 		slot->error = 0;
 		slot->error_io = -1;
 		slot->close_error = 0;
@@ -473,6 +476,45 @@ pgu_queue_snapshot(PguQueueSnapshot *snap)
 		if ((v & PGU_SLOT_STATE_MASK) != PGU_SLOT_FREE && (v & PGU_SLOT_ABANDONED))
 			snap->abandoned++;
 	}
+}
+
+/*
+ * Copy the slots in use (not FREE) into out, up to max; returns how many.
+ * Read without a lock: a slot whose state word changed while it was copied
+ * (freed, or taken for a new use) is left out rather than shown half old,
+ * half new.
+ */
+int
+pgu_queue_inflight(PguSlotInfo *out, int max)
+{
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < pgu_shared->nslots && n < max; i++)
+	{
+		PguSlot    *slot = &pgu_shared->slots[i];
+		uint32		v = pg_atomic_read_u32(&slot->state);
+		PguSlotInfo *info = &out[n];
+
+		if ((v & PGU_SLOT_STATE_MASK) == PGU_SLOT_FREE)
+			continue;
+		pg_read_barrier();
+		info->index = i;
+		info->state = v & PGU_SLOT_STATE_MASK;
+		info->abandoned = (v & PGU_SLOT_ABANDONED) != 0;
+		info->owner_pid = slot->owner_pid;
+		info->op = slot->op;
+		info->nblocks = slot->nblocks;
+		info->nios = slot->nios;
+		info->taken_at = slot->taken_at;
+		strlcpy(info->path, slot->path, MAXPGPATH);
+		pg_read_barrier();
+		/* same use (counter), not freed meanwhile */
+		if ((pg_atomic_read_u32(&slot->state) >> PGU_SLOT_USE_SHIFT) != (v >> PGU_SLOT_USE_SHIFT))
+			continue;
+		n++;
+	}
+	return n;
 }
 
 /*

@@ -23,6 +23,7 @@
 #ifndef PG_URING_QUEUE_H
 #define PG_URING_QUEUE_H
 
+#include "datatype/timestamp.h"
 #include "port/atomics.h"
 #include "storage/condition_variable.h"
 #include "storage/latch.h"
@@ -84,6 +85,7 @@ typedef struct PguSlot
 	int16		error_io;		/* index of the I/O that failed */
 	int32		close_error;	/* -errno of a failed close() of a written file */
 	uint32		short_ios;		/* short transfers resubmitted */
+	TimestampTz taken_at;		/* when its owner took it (pg_uring_inflight) */
 	char		path[MAXPGPATH];	/* relative to the data directory */
 	PguIoDesc	ios[PGU_SLOT_BLOCKS];
 	char	   *blocks[PGU_SLOT_BLOCKS];	/* where each block lands/comes from */
@@ -141,6 +143,21 @@ extern void pgu_queue_snapshot(PguQueueSnapshot *snap);
 
 /* worker side */
 extern int	pgu_queue_nslots(void);
+/* One slot in use, as pg_uring_inflight shows it. */
+typedef struct PguSlotInfo
+{
+	int			index;
+	uint32		state;			/* PguSlotState */
+	bool		abandoned;
+	int			owner_pid;
+	uint8		op;				/* PguOp */
+	int			nblocks;
+	int			nios;
+	TimestampTz taken_at;
+	char		path[MAXPGPATH];
+} PguSlotInfo;
+
+extern int	pgu_queue_inflight(PguSlotInfo *out, int max);
 extern bool pgu_queue_has_work(void);
 extern bool pgu_queue_all_free(void);
 extern int	pgu_queue_take(PguSlot **slots, int max);

@@ -30,6 +30,7 @@ PG_FUNCTION_INFO_V1(pg_uring_stats);
 PG_FUNCTION_INFO_V1(pg_uring_latency);
 PG_FUNCTION_INFO_V1(pg_uring_status);
 PG_FUNCTION_INFO_V1(pg_uring_stats_reset);
+PG_FUNCTION_INFO_V1(pg_uring_inflight);
 
 static PguStats *pgu_stats = NULL;	/* PGU_NUM_PATHS sets */
 
@@ -294,4 +295,90 @@ pg_uring_stats_reset(PG_FUNCTION_ARGS)
 	for (path = 0; path < PGU_NUM_PATHS; path++)
 		stats_zero(&pgu_stats[path], false);
 	PG_RETURN_VOID();
+}
+
+/* Columns of pg_uring_inflight() */
+#define PGU_INFLIGHT_COLS	9
+
+/* SQL: one row per request slot in use, as PostgreSQL 18's pg_aios. */
+Datum
+pg_uring_inflight(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	PguSlotInfo *info;
+	int			n;
+	int			i;
+	TimestampTz now = GetCurrentTimestamp();
+
+	pgu_check_loaded();
+	InitMaterializedSRF(fcinfo, 0);
+	if (rsinfo->setDesc->natts != PGU_INFLIGHT_COLS)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg_plural("pg_uring_inflight() returns %d column, but the installed library has %d",
+							   "pg_uring_inflight() returns %d columns, but the installed library has %d",
+							   rsinfo->setDesc->natts,
+							   rsinfo->setDesc->natts, PGU_INFLIGHT_COLS),
+				 errhint("Run ALTER EXTENSION pg_uring UPDATE, or install the library that matches the extension's SQL.")));
+
+	info = palloc(sizeof(PguSlotInfo) * pgu_queue_nslots());
+	n = pgu_queue_inflight(info, pgu_queue_nslots());
+	for (i = 0; i < n; i++)
+	{
+		Datum		values[PGU_INFLIGHT_COLS];
+		bool		nulls[PGU_INFLIGHT_COLS] = {0};
+		const char *state;
+		const char *op = NULL;
+		long		secs;
+		int			usecs;
+
+		switch (info[i].state)
+		{
+			case PGU_SLOT_FILLING:
+				state = "filling";
+				break;
+			case PGU_SLOT_QUEUED:
+				state = "queued";
+				break;
+			case PGU_SLOT_ACTIVE:
+				state = "active";
+				break;
+			default:
+				state = "done";
+				break;
+		}
+		if (info[i].state != PGU_SLOT_FILLING)
+		{
+			switch (info[i].op)
+			{
+				case PGU_OP_READ:
+					op = "read";
+					break;
+				case PGU_OP_WRITE:
+					op = "write";
+					break;
+				case PGU_OP_PREFETCH:
+					op = "prefetch";
+					break;
+			}
+		}
+		values[0] = Int32GetDatum(info[i].index);
+		values[1] = Int32GetDatum(info[i].owner_pid);
+		values[2] = CStringGetTextDatum(state);
+		values[3] = BoolGetDatum(info[i].abandoned);
+		if (op)
+			values[4] = CStringGetTextDatum(op);
+		else
+			nulls[4] = true;
+		if (info[i].path[0] != '\0' && info[i].state != PGU_SLOT_FILLING)
+			values[5] = CStringGetTextDatum(info[i].path);
+		else
+			nulls[5] = true;
+		values[6] = Int32GetDatum(info[i].nblocks);
+		values[7] = Int32GetDatum(info[i].nios);
+		TimestampDifference(info[i].taken_at, now, &secs, &usecs);
+		values[8] = Float8GetDatum((double) secs + usecs / 1000000.0);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

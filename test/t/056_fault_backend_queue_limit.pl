@@ -7,7 +7,8 @@
 # stay taken, so they can be counted: on an 8-slot queue with a limit of 2,
 # a read-mode prewarm at queue_depth 64 holds exactly 2, a second one 2
 # more; after a reload with a limit of 3, a new call holds 3 (a running one
-# keeps its window).  Then the worker serves again: every call ends with its
+# keeps its window).  pg_uring_inflight shows each one's slots.  Then the
+# worker serves again: every call ends with its
 # block count and every slot is free.
 
 use strict;
@@ -50,6 +51,18 @@ ok(settles_at(6), 'a session asking for 64 slots holds 2 (backend_queue_limit = 
 push @s, bg_start($node, 'postgres',
 	"SET pg_uring.queue_depth = 64; SELECT pg_uring_prewarm('b', 'read')", app => 'pgu_limit_b');
 ok(settles_at(4), 'a second one holds 2 more');
+
+# pg_uring_inflight shows what each holds, while the worker does not serve
+my $apid = $node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE application_name = 'pgu_limit_a'");
+is( $node->safe_psql('postgres',
+		"SELECT count(*), min(state), min(operation), bool_and(path LIKE 'base/%'), "
+		  . "min(blocks), bool_or(abandoned), bool_and(age_seconds >= 0) "
+		  . "FROM pg_uring_inflight WHERE pid = $apid"),
+	'2|queued|read|t|32|f|t',
+	"pg_uring_inflight: session a's 2 slots, queued to the stalled worker, reading 32 blocks each");
+is($node->safe_psql('postgres', 'SELECT count(DISTINCT pid), count(*) FROM pg_uring_inflight'),
+	'2|4', 'pg_uring_inflight: 4 slots in use, by 2 sessions');
 
 $node->append_conf('postgresql.conf', "pg_uring.backend_queue_limit = 3\n");
 $node->reload;
