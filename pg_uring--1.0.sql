@@ -71,6 +71,11 @@ LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
 CREATE VIEW pg_uring_stats AS SELECT * FROM pg_uring_stats();
 
+COMMENT ON FUNCTION pg_uring_stats()
+IS 'cumulative I/O counters of pg_uring: one row for the ring, one for the sync path';
+COMMENT ON VIEW pg_uring_stats
+IS 'cumulative I/O counters of pg_uring: one row for the ring, one for the sync path';
+
 CREATE FUNCTION pg_uring_latency(
     OUT method text,
     OUT ring int4,
@@ -83,6 +88,11 @@ AS 'MODULE_PATHNAME', 'pg_uring_latency'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
 CREATE VIEW pg_uring_latency AS SELECT * FROM pg_uring_latency();
+
+COMMENT ON FUNCTION pg_uring_latency()
+IS 'I/O latency histogram of pg_uring, per path, in power-of-two microsecond buckets';
+COMMENT ON VIEW pg_uring_latency
+IS 'I/O latency histogram of pg_uring, per path, in power-of-two microsecond buckets';
 
 CREATE FUNCTION pg_uring_status(
     OUT io_method text,
@@ -117,16 +127,19 @@ LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
 CREATE VIEW pg_uring_status AS SELECT * FROM pg_uring_status();
 
+COMMENT ON FUNCTION pg_uring_status()
+IS 'state of the ring worker, the ring and the request queue, and the settings in force';
+COMMENT ON VIEW pg_uring_status
+IS 'state of the ring worker, the ring and the request queue, and the settings in force';
+
 CREATE FUNCTION pg_uring_stats_reset()
 RETURNS void
 AS 'MODULE_PATHNAME', 'pg_uring_stats_reset'
 LANGUAGE C STRICT PARALLEL SAFE;
 
---
--- Privileges: follow core.  Prewarm checks SELECT on the relation itself,
--- so EXECUTE stays with PUBLIC.  Monitoring is for pg_monitor; resetting
--- statistics is superuser-only unless granted.
---
+COMMENT ON FUNCTION pg_uring_stats_reset()
+IS 'zero every counter and histogram of pg_uring_stats and pg_uring_latency';
+
 -- What is in flight: one row per request slot in use (as 18's pg_aios)
 CREATE FUNCTION pg_uring_inflight(
     OUT slot int4,
@@ -144,6 +157,9 @@ LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
 CREATE VIEW pg_uring_inflight AS SELECT * FROM pg_uring_inflight();
 
+COMMENT ON FUNCTION pg_uring_inflight()
+IS 'request slots in use: owner, operation, file, blocks, state and age';
+
 COMMENT ON VIEW pg_uring_inflight
 IS 'request slots in use: owner, operation, file, blocks, state and age';
 
@@ -152,6 +168,12 @@ REVOKE ALL ON pg_uring_inflight FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pg_uring_inflight() TO pg_monitor;
 GRANT SELECT ON pg_uring_inflight TO pg_monitor;
 
+--
+-- Privileges: follow core.  Prewarm checks SELECT on the relation itself,
+-- so EXECUTE stays with PUBLIC.  Monitoring is for pg_monitor; resetting
+-- statistics is superuser-only unless granted; verify is revoked from
+-- PUBLIC, as amcheck does (below).
+--
 REVOKE ALL ON FUNCTION pg_uring_stats() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_uring_latency() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_uring_status() FROM PUBLIC;
@@ -253,6 +275,11 @@ AS 'MODULE_PATHNAME', 'pg_uring_progress'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
 CREATE VIEW pg_uring_progress AS SELECT * FROM pg_uring_progress();
+
+COMMENT ON FUNCTION pg_uring_progress()
+IS 'progress of running pg_uring operations, one row per backend';
+COMMENT ON VIEW pg_uring_progress
+IS 'progress of running pg_uring operations, one row per backend';
 
 -- as pg_stat_progress_*: everybody sees his own operations, and
 -- pg_read_all_stats (pg_monitor) every one (the function filters)

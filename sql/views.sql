@@ -77,3 +77,10 @@ RESET pg_uring.io_method;
 RESET pg_uring.combine_limit;
 
 DROP TABLE v_tab;
+
+-- every function and view of the extension has a comment
+SELECT count(*) AS uncommented
+  FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+ WHERE e.extname = 'pg_uring' AND d.deptype = 'e'
+   AND d.classid IN ('pg_proc'::regclass, 'pg_class'::regclass)
+   AND obj_description(d.objid, d.classid::regclass::text) IS NULL;
