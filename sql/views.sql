@@ -84,3 +84,18 @@ SELECT count(*) AS uncommented
  WHERE e.extname = 'pg_uring' AND d.deptype = 'e'
    AND d.classid IN ('pg_proc'::regclass, 'pg_class'::regclass)
    AND obj_description(d.objid, d.classid::regclass::text) IS NULL;
+
+-- relocatable, as contrib's pg_prewarm: everything moves with the schema
+CREATE SCHEMA pgu_moved;
+ALTER EXTENSION pg_uring SET SCHEMA pgu_moved;
+CREATE TABLE v_moved AS SELECT g FROM generate_series(1, 1000) g;
+SELECT pgu_moved.pg_uring_prewarm('v_moved') > 0 AS prewarmed_from_the_new_schema;
+SELECT count(*) AS stats_rows FROM pgu_moved.pg_uring_stats;
+SELECT count(*) AS verify_rows FROM pgu_moved.pg_uring_verify('v_moved');
+SELECT count(*) AS objects_left_in_public
+  FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+  JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid
+ WHERE e.extname = 'pg_uring' AND p.pronamespace = 'public'::regnamespace;
+ALTER EXTENSION pg_uring SET SCHEMA public;
+DROP TABLE v_moved;
+DROP SCHEMA pgu_moved;
