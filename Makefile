@@ -30,7 +30,10 @@ PG_CPPFLAGS += -DPGU_TESTING
 endif
 PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter
 
-REGRESS = setup guc prewarm privileges views batching flush verify
+# Not PGXS's REGRESS: the expected output holds for a temporary instance
+# with test/regress.conf only, so "make installcheck" against a running
+# server refuses (below) and "make check-regress" runs the suite.
+PGU_REGRESS = setup guc prewarm privileges views batching flush verify
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf
 
 PG_CONFIG ?= pg_config
@@ -42,7 +45,14 @@ $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
 # pg_regress against a throwaway instance; no running server needed.
 check-regress:
-	$(pg_regress_installcheck) --temp-instance=./tmp_check_regress $(REGRESS_OPTS) $(REGRESS)
+	$(pg_regress_installcheck) --temp-instance=./tmp_check_regress $(REGRESS_OPTS) $(PGU_REGRESS)
+
+# A running server's settings are not test/regress.conf's, so its output
+# could not match: say what to run instead.
+installcheck:
+	@echo 'pg_uring: "make installcheck" is not supported: the regression tests need a temporary instance with test/regress.conf.' >&2
+	@echo 'Run "make check-regress" (pg_regress, temporary instance) or "bash test/check.sh" (the whole suite) instead.' >&2
+	@exit 1
 
 # TAP tests (PostgreSQL::Test::Cluster)
 prove-tap: test/seccomp_deny_uring
@@ -60,5 +70,5 @@ bench:
 bench-quick:
 	BENCH_QUICK=1 bash $(srcdir)/test/bench/run.sh
 
-.PHONY: check-regress prove-tap bench bench-quick
+.PHONY: check-regress installcheck prove-tap bench bench-quick
 EXTRA_CLEAN = tmp_check tmp_check_regress test/seccomp_deny_uring results regression.diffs regression.out log

@@ -330,7 +330,7 @@ esac
 
 # ---------------------------------------------------------------- pg_regress --
 regress_all=$(make -s -C "$SCRATCH" --no-print-directory PG_CONFIG="$PG_CONFIG" \
-                  --eval='print-regress: ; @echo $(REGRESS)' print-regress 2>/dev/null || true)
+                  --eval='print-regress: ; @echo $(PGU_REGRESS)' print-regress 2>/dev/null || true)
 # ring-only: batching, and setup's assertion that the ring is up (a sync-only
 # run uses setup_sync_only, setup without that assertion)
 regress_run=$regress_all
@@ -343,7 +343,7 @@ if [ "${PG_URING_SKIP_REGRESS:-}" != "1" ]; then
     # "-o install": the extension is already installed (as root, above); the
     # unprivileged test user cannot (and need not) run "make install" again.
     regress_args=(PG_CONFIG="$PG_CONFIG")
-    [ "$sync_only" -eq 1 ] && regress_args+=(REGRESS="$regress_run")
+    [ "$sync_only" -eq 1 ] && regress_args+=(PGU_REGRESS="$regress_run")
     set +e
     in_scratch make -o install check-regress "${regress_args[@]}" 2>&1 | tee "$SCRATCH/.regress.out"
     regress_rc=${PIPESTATUS[0]}
