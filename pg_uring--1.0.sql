@@ -49,7 +49,6 @@ CREATE FUNCTION pg_uring_stats(
     OUT cqes_reaped int8,
     OUT sq_full_waits int8,
     OUT queue_full_waits int8,
-    OUT queue_wait_timeouts int8,
     OUT short_ios int8,
     OUT retries int8,
     OUT errors int8,
@@ -59,9 +58,6 @@ CREATE FUNCTION pg_uring_stats(
     OUT verify_skipped_pages int8,
     OUT verify_skipped_relations int8,
     OUT deferred_writes int8,
-    OUT prewarm_workers_planned int8,
-    OUT prewarm_workers_launched int8,
-    OUT prewarm_helper_blocks int8,
     OUT io_time_us int8,
     OUT latency_histogram int8[],
     OUT stats_reset timestamptz)
@@ -70,11 +66,6 @@ AS 'MODULE_PATHNAME', 'pg_uring_stats'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
 CREATE VIEW pg_uring_stats AS SELECT * FROM pg_uring_stats();
-
-COMMENT ON FUNCTION pg_uring_stats()
-IS 'cumulative I/O counters of pg_uring: one row for the ring, one for the sync path';
-COMMENT ON VIEW pg_uring_stats
-IS 'cumulative I/O counters of pg_uring: one row for the ring, one for the sync path';
 
 CREATE FUNCTION pg_uring_latency(
     OUT method text,
@@ -88,11 +79,6 @@ AS 'MODULE_PATHNAME', 'pg_uring_latency'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
 CREATE VIEW pg_uring_latency AS SELECT * FROM pg_uring_latency();
-
-COMMENT ON FUNCTION pg_uring_latency()
-IS 'I/O latency histogram of pg_uring, per path, in power-of-two microsecond buckets';
-COMMENT ON VIEW pg_uring_latency
-IS 'I/O latency histogram of pg_uring, per path, in power-of-two microsecond buckets';
 
 CREATE FUNCTION pg_uring_status(
     OUT io_method text,
@@ -127,52 +113,15 @@ LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
 CREATE VIEW pg_uring_status AS SELECT * FROM pg_uring_status();
 
-COMMENT ON FUNCTION pg_uring_status()
-IS 'state of the ring worker, the ring and the request queue, and the settings in force';
-COMMENT ON VIEW pg_uring_status
-IS 'state of the ring worker, the ring and the request queue, and the settings in force';
-
 CREATE FUNCTION pg_uring_stats_reset()
 RETURNS void
 AS 'MODULE_PATHNAME', 'pg_uring_stats_reset'
 LANGUAGE C STRICT PARALLEL SAFE;
 
-COMMENT ON FUNCTION pg_uring_stats_reset()
-IS 'zero every counter and histogram of pg_uring_stats and pg_uring_latency';
-
--- What is in flight: one row per request slot in use (as 18's pg_aios)
-CREATE FUNCTION pg_uring_inflight(
-    OUT slot int4,
-    OUT pid int4,
-    OUT state text,
-    OUT abandoned bool,
-    OUT operation text,
-    OUT path text,
-    OUT blocks int4,
-    OUT ios int4,
-    OUT age_seconds float8)
-RETURNS SETOF record
-AS 'MODULE_PATHNAME', 'pg_uring_inflight'
-LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
-
-CREATE VIEW pg_uring_inflight AS SELECT * FROM pg_uring_inflight();
-
-COMMENT ON FUNCTION pg_uring_inflight()
-IS 'request slots in use: owner, operation, file, blocks, state and age';
-
-COMMENT ON VIEW pg_uring_inflight
-IS 'request slots in use: owner, operation, file, blocks, state and age';
-
-REVOKE ALL ON FUNCTION pg_uring_inflight() FROM PUBLIC;
-REVOKE ALL ON pg_uring_inflight FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION pg_uring_inflight() TO pg_monitor;
-GRANT SELECT ON pg_uring_inflight TO pg_monitor;
-
 --
 -- Privileges: follow core.  Prewarm checks SELECT on the relation itself,
 -- so EXECUTE stays with PUBLIC.  Monitoring is for pg_monitor; resetting
--- statistics is superuser-only unless granted; verify is revoked from
--- PUBLIC, as amcheck does (below).
+-- statistics is superuser-only unless granted.
 --
 REVOKE ALL ON FUNCTION pg_uring_stats() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_uring_latency() FROM PUBLIC;
@@ -249,38 +198,24 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION pg_uring_verify_database()
 IS 'verify every relation of the current database that the caller may read';
 
--- As amcheck's functions: not for PUBLIC.  A maintenance role gets
---   GRANT EXECUTE ON FUNCTION pg_uring_verify(regclass, text, int8, int8),
---                             pg_uring_verify_database() TO role;
--- and still needs SELECT on what it verifies.
-REVOKE ALL ON FUNCTION pg_uring_verify(regclass, text, int8, int8) FROM PUBLIC;
-REVOKE ALL ON FUNCTION pg_uring_verify_database() FROM PUBLIC;
-
 --
 -- Progress of long operations, one row per backend.
 --
 CREATE FUNCTION pg_uring_progress(
     OUT pid int4,
-    OUT datid oid,
-    OUT datname name,
     OUT operation text,
     OUT relation regclass,
     OUT blocks_done int8,
     OUT blocks_total int8,
     OUT bytes_done int8,
-    OUT started_at timestamptz,
-    OUT relid oid)
+    OUT started_at timestamptz)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_uring_progress'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
 CREATE VIEW pg_uring_progress AS SELECT * FROM pg_uring_progress();
 
-COMMENT ON FUNCTION pg_uring_progress()
-IS 'progress of running pg_uring operations, one row per backend';
-COMMENT ON VIEW pg_uring_progress
-IS 'progress of running pg_uring operations, one row per backend';
-
--- as pg_stat_progress_*: everybody sees his own operations, and
--- pg_read_all_stats (pg_monitor) every one (the function filters)
-GRANT SELECT ON pg_uring_progress TO PUBLIC;
+REVOKE ALL ON FUNCTION pg_uring_progress() FROM PUBLIC;
+REVOKE ALL ON pg_uring_progress FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_uring_progress() TO pg_monitor;
+GRANT SELECT ON pg_uring_progress TO pg_monitor;

@@ -30,8 +30,10 @@
 #include "progress.h"
 
 PG_FUNCTION_INFO_V1(pg_uring_progress);
+PG_FUNCTION_INFO_V1(pg_uring_progress_1_1);
 
-/* Columns of pg_uring_progress() */
+/* Columns of pg_uring_progress(): extension version 1.0, and 1.1 */
+#define PGU_PROGRESS_COLS_1_0	7
 #define PGU_PROGRESS_COLS	10
 
 typedef struct PguProgress
@@ -226,26 +228,27 @@ pgu_progress_end(void)
  * pg_stat_progress_* views, a user sees the operations of roles whose
  * privileges he has; pg_read_all_stats (pg_monitor) sees them all.
  */
-Datum
-pg_uring_progress(PG_FUNCTION_ARGS)
+static void
+progress_internal(FunctionCallInfo fcinfo, bool v1_0)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			ncols = v1_0 ? PGU_PROGRESS_COLS_1_0 : PGU_PROGRESS_COLS;
 	bool		all;
 	int			i;
 
 	pgu_check_loaded();
 	InitMaterializedSRF(fcinfo, 0);
 	/* a library newer or older than the SQL definition must not write past it */
-	if (rsinfo->setDesc->natts != PGU_PROGRESS_COLS)
+	if (rsinfo->setDesc->natts != ncols)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg_plural("pg_uring_progress() returns %d column, but the installed library has %d",
 							   "pg_uring_progress() returns %d columns, but the installed library has %d",
 							   rsinfo->setDesc->natts,
-							   rsinfo->setDesc->natts, PGU_PROGRESS_COLS),
+							   rsinfo->setDesc->natts, ncols),
 				 errhint("Run ALTER EXTENSION pg_uring UPDATE, or install the library that matches the extension's SQL.")));
 	if (progress == NULL)
-		return (Datum) 0;
+		return;
 	all = has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
 
 	for (i = 0; i < nprogress; i++)
@@ -297,7 +300,39 @@ pg_uring_progress(PG_FUNCTION_ARGS)
 			values[9] = ObjectIdGetDatum(copy.relid);
 		else
 			nulls[9] = true;
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		if (v1_0)
+		{
+			/* 1.0: pid, operation, relation, blocks, bytes, started_at */
+			Datum		v0[PGU_PROGRESS_COLS_1_0];
+			bool		n0[PGU_PROGRESS_COLS_1_0];
+			int			k;
+
+			v0[0] = values[0];
+			n0[0] = nulls[0];
+			for (k = 1; k < PGU_PROGRESS_COLS_1_0; k++)
+			{
+				v0[k] = values[k + 2];
+				n0[k] = nulls[k + 2];
+			}
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v0, n0);
+		}
+		else
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+}
+
+/* SQL (extension version 1.0): pg_uring_progress() */
+Datum
+pg_uring_progress(PG_FUNCTION_ARGS)
+{
+	progress_internal(fcinfo, true);
+	return (Datum) 0;
+}
+
+/* SQL (1.1): pg_uring_progress(), with the database and relid */
+Datum
+pg_uring_progress_1_1(PG_FUNCTION_ARGS)
+{
+	progress_internal(fcinfo, false);
 	return (Datum) 0;
 }

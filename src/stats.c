@@ -27,6 +27,7 @@
 #include "stats.h"
 
 PG_FUNCTION_INFO_V1(pg_uring_stats);
+PG_FUNCTION_INFO_V1(pg_uring_stats_1_1);
 PG_FUNCTION_INFO_V1(pg_uring_latency);
 PG_FUNCTION_INFO_V1(pg_uring_status);
 PG_FUNCTION_INFO_V1(pg_uring_stats_reset);
@@ -121,24 +122,60 @@ pgu_check_loaded(void)
 				 errhint("Add pg_uring to shared_preload_libraries in postgresql.conf and restart the server.")));
 }
 
-/* SQL: one row per ring plus one for the sync path. */
-Datum
-pg_uring_stats(PG_FUNCTION_ARGS)
+/* Versions of the SQL definition of pg_uring_stats() */
+typedef enum PguStatsVersion
+{
+	PGU_STATS_V1_0,				/* 1.0: no queue_wait_timeouts, no prewarm helper counters */
+	PGU_STATS_V1_1
+} PguStatsVersion;
+
+/* Is counter c a column of this version's pg_uring_stats()? */
+static bool
+stats_has_counter(PguStatsVersion v, int c)
+{
+	if (v >= PGU_STATS_V1_1)
+		return true;
+	return c != PGU_C_QUEUE_WAIT_TIMEOUTS &&
+		c != PGU_C_PREWARM_WORKERS_PLANNED &&
+		c != PGU_C_PREWARM_WORKERS_LAUNCHED &&
+		c != PGU_C_PREWARM_HELPER_BLOCKS;
+}
+
+/* Columns of this version's pg_uring_stats(). */
+static int
+stats_ncols(PguStatsVersion v)
+{
+	int			n = 4;			/* method, ring, latency_histogram, stats_reset */
+	int			c;
+
+	for (c = 0; c < PGU_NUM_COUNTERS; c++)
+		if (stats_has_counter(v, c))
+			n++;
+	return n;
+}
+
+/*
+ * One row per ring plus one for the sync path, in the shape of the SQL
+ * definition of version v (versioned entry points, as pg_stat_statements).
+ */
+static void
+stats_internal(FunctionCallInfo fcinfo, PguStatsVersion v)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			ncols = stats_ncols(v);
 	int			path;
 
 	pgu_check_loaded();
 	InitMaterializedSRF(fcinfo, 0);
 
 	/* a library newer or older than the SQL definition must not write past it */
-	if (rsinfo->setDesc->natts != PGU_NUM_COUNTERS + 4)
+	if (rsinfo->setDesc->natts != ncols)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg_plural("pg_uring_stats() returns %d column, but the installed library has %d",
 							   "pg_uring_stats() returns %d columns, but the installed library has %d",
 							   rsinfo->setDesc->natts,
-							   rsinfo->setDesc->natts, PGU_NUM_COUNTERS + 4),
+							   rsinfo->setDesc->natts, ncols),
 				 errhint("Run ALTER EXTENSION pg_uring UPDATE, or install the library that matches the extension's SQL.")));
 
 	for (path = 0; path < PGU_NUM_PATHS; path++)
@@ -156,17 +193,33 @@ pg_uring_stats(PG_FUNCTION_ARGS)
 		else
 			nulls[col++] = true;
 		for (i = 0; i < PGU_NUM_COUNTERS; i++)
-			values[col++] = Int64GetDatum((int64) pg_atomic_read_u64(&st->counters[i]));
+			if (stats_has_counter(v, i))
+				values[col++] = Int64GetDatum((int64) pg_atomic_read_u64(&st->counters[i]));
 		for (i = 0; i < PGU_LAT_BUCKETS; i++)
 			hist[i] = Int64GetDatum((int64) pg_atomic_read_u64(&st->latency[i]));
 		values[col++] = PointerGetDatum(construct_array(hist, PGU_LAT_BUCKETS, INT8OID,
 														sizeof(int64), FLOAT8PASSBYVAL,
 														TYPALIGN_DOUBLE));
 		values[col++] = TimestampTzGetDatum((TimestampTz) pg_atomic_read_u64(&st->reset_time));
-		Assert(col == PGU_NUM_COUNTERS + 4);
+		Assert(col == ncols);
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+}
+
+/* SQL (extension version 1.0): pg_uring_stats() */
+Datum
+pg_uring_stats(PG_FUNCTION_ARGS)
+{
+	stats_internal(fcinfo, PGU_STATS_V1_0);
+	return (Datum) 0;
+}
+
+/* SQL (1.1): pg_uring_stats() */
+Datum
+pg_uring_stats_1_1(PG_FUNCTION_ARGS)
+{
+	stats_internal(fcinfo, PGU_STATS_V1_1);
 	return (Datum) 0;
 }
 

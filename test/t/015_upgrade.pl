@@ -1,0 +1,95 @@
+# Copyright (c) pg_uring authors
+#
+# Issue 11: an upgrade path.  The extension's SQL is versioned (1.0, as it
+# shipped, and 1.1) with pg_uring--1.0--1.1.sql between them, and the C
+# functions whose shape changed have versioned entry points (as
+# pg_stat_statements): the new library serves the old SQL in the old shape,
+# never past its tuple descriptor.  What must hold:
+#   - a database on 1.0 with the new library: the views answer, in 1.0's
+#     shape (pg_uring_stats without the 1.1 columns, pg_uring_progress
+#     without datid), prewarm and verify work;
+#   - ALTER EXTENSION pg_uring UPDATE brings it to 1.1, and then every
+#     member object (functions with their C symbols, results and arguments,
+#     views with their definitions, privileges, comments) is exactly that
+#     of a fresh CREATE EXTENSION at 1.1;
+#   - a 1.0 function given the 1.1 library's other shape errors out cleanly
+#     (a column count mismatch), it does not write past its descriptor.
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use PgUringTest;
+
+my $node = pgu_node('upgrade');
+$node->safe_psql('postgres', 'CREATE DATABASE old; CREATE DATABASE fresh;');
+$node->safe_psql('old', "CREATE EXTENSION pg_uring VERSION '1.0'");
+$node->safe_psql('fresh', 'CREATE EXTENSION pg_uring');
+is($node->safe_psql('old', "SELECT extversion FROM pg_extension WHERE extname = 'pg_uring'"),
+	'1.0', 'old is on 1.0');
+is($node->safe_psql('fresh', "SELECT extversion FROM pg_extension WHERE extname = 'pg_uring'"),
+	'1.1', 'a fresh install is 1.1');
+
+# 1.0's SQL, the new library
+my $ncols = "SELECT count(*) FROM information_schema.columns WHERE table_name = ";
+is($node->safe_psql('old', "$ncols 'pg_uring_stats'"), '28', '1.0: pg_uring_stats has 1.0\'s 28 columns');
+is($node->safe_psql('old', 'SELECT count(*) FROM pg_uring_stats'), '2', '1.0: pg_uring_stats answers (two rows)');
+is( $node->safe_psql('old',
+		"SELECT requests >= 0 AND stats_reset IS NOT NULL FROM pg_uring_stats WHERE method = 'sync'"),
+	't', '1.0: its columns hold what they are named for');
+is($node->safe_psql('old', 'SELECT count(*) FROM pg_uring_progress'), '0', '1.0: pg_uring_progress answers');
+$node->safe_psql('old', 'CREATE TABLE t AS SELECT g FROM generate_series(1, 10000) g');
+cmp_ok($node->safe_psql('old', "SELECT pg_uring_prewarm('t')"), '>', 0, '1.0: prewarm works');
+is($node->safe_psql('old', "SELECT count(*) FROM pg_uring_verify('t')"), '0', '1.0: verify works');
+
+# the same C function under the other version's shape: a clean error
+$node->safe_psql('old', q{
+CREATE FUNCTION wrong_shape(OUT pid int4, OUT datid oid, OUT datname name, OUT operation text,
+    OUT relation regclass, OUT blocks_done int8, OUT blocks_total int8, OUT bytes_done int8,
+    OUT started_at timestamptz, OUT relid oid)
+  RETURNS SETOF record AS 'pg_uring', 'pg_uring_progress' LANGUAGE C STRICT;
+});
+my ($ret, $out, $err) = $node->psql('old', 'SELECT * FROM wrong_shape()');
+like($err, qr/pg_uring_progress\(\) returns 10 columns, but the installed library has 7/,
+	'a shape the entry point does not serve is refused, not written past');
+
+$node->safe_psql('old', 'DROP FUNCTION wrong_shape()');
+
+# the upgrade
+$node->safe_psql('old', 'ALTER EXTENSION pg_uring UPDATE');
+is($node->safe_psql('old', "SELECT extversion FROM pg_extension WHERE extname = 'pg_uring'"),
+	'1.1', 'ALTER EXTENSION pg_uring UPDATE: now 1.1');
+
+my $describe = q{
+SELECT string_agg(x, E'\n' ORDER BY x) FROM (
+  SELECT pg_describe_object(d.classid, d.objid, 0)
+         || ' | acl ' || coalesce(p.proacl::text, c.relacl::text, '-')
+         || ' | comment ' || coalesce(obj_description(d.objid, d.classid::regclass::text), '-')
+         || ' | ' || coalesce(p.prosrc || ' (' || pg_get_function_arguments(p.oid) || ') -> '
+                             || pg_get_function_result(p.oid) || ' ' || p.provolatile::text || p.proparallel::text
+                             || p.proisstrict::text,
+                             pg_get_viewdef(c.oid), '') AS x
+    FROM pg_depend d
+    JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_uring'
+    LEFT JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid
+    LEFT JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid
+   WHERE d.deptype = 'e') s};
+my $upgraded = $node->safe_psql('old', $describe);
+my $fresh = $node->safe_psql('fresh', $describe);
+is($upgraded, $fresh, 'after the upgrade every member object is that of a fresh 1.1 install')
+  or diag("upgraded:\n$upgraded\nfresh:\n$fresh");
+like($fresh, qr/pg_uring_stats_1_1/, '1.1 uses the 1.1 entry points');
+
+is($node->safe_psql('old', "$ncols 'pg_uring_stats'"), '32', '1.1: pg_uring_stats has 32 columns');
+is($node->safe_psql('old', 'SELECT count(*) FROM pg_uring_stats WHERE queue_wait_timeouts >= 0'), '2',
+	'1.1: queue_wait_timeouts is there');
+is($node->safe_psql('old', 'SELECT count(*) FROM pg_uring_inflight'), '0', '1.1: pg_uring_inflight is there');
+is( $node->safe_psql('old',
+		"SELECT has_function_privilege('public', 'pg_uring_verify(regclass,text,int8,int8)', 'EXECUTE')"),
+	'f', '1.1: verify is revoked from PUBLIC');
+cmp_ok($node->safe_psql('old', "SELECT pg_uring_prewarm('t')"), '>', 0, '1.1: prewarm works');
+
+$node->stop;
+done_testing();
