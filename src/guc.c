@@ -61,8 +61,9 @@ pgu_verify_rate_effective(void)
 
 /*
  * Requests one stream keeps in flight: pg_uring.queue_depth, within the
- * DBA's pg_uring.backend_queue_limit (-1: a quarter of the queue), and never
- * more than the queue has.
+ * DBA's pg_uring.backend_queue_limit (-1: a quarter of the queue).  A limit
+ * at or above queue_size lets one stream ask for every slot (it then finds
+ * the queue full, and consumes its own completions to go on).
  */
 int
 pgu_queue_depth_effective(void)
@@ -71,7 +72,7 @@ pgu_queue_depth_effective(void)
 
 	if (limit < 0)
 		limit = pgu_queue_size / 4;
-	limit = Min(Max(limit, 1), pgu_queue_size);
+	limit = Max(limit, 1);
 	return Max(Min(pgu_queue_depth, limit), 1);
 }
 

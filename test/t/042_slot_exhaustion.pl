@@ -2,7 +2,7 @@
 # Copyright (c) pg_uring authors
 #
 # Request slots run out: pg_uring.queue_size = 4 (the minimum, each session
-# allowed all of it: pg_uring.backend_queue_limit = 4), 16 MB of
+# allowed to ask for more: pg_uring.backend_queue_limit = 64), 16 MB of
 # shared buffers, and six sessions at pg_uring.queue_depth = 64 (the
 # maximum) that, for ~20 s, concurrently dirty two tables, flush them (and
 # their primary keys), and prewarm them in buffer and read mode, whole and
@@ -35,7 +35,7 @@ my $hang = 30;
 my $nsessions = 6;
 
 my $node = pgu_node('slots',
-	conf => "pg_uring.queue_size = 4\npg_uring.backend_queue_limit = 4\nshared_buffers = 16MB\n");
+	conf => "pg_uring.queue_size = 4\npg_uring.backend_queue_limit = 64\nshared_buffers = 16MB\n");
 ring_skip_unless_up($node);
 $node->safe_psql('postgres', 'CREATE EXTENSION amcheck');
 

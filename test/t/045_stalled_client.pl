@@ -34,7 +34,7 @@ require "$FindBin::RealBin/029_flush_lib.pm";
 FlushTestLib->import;
 
 my $node = pgu_node('stalled_client',
-	conf => "pg_uring.queue_size = 4\npg_uring.backend_queue_limit = 4\nshared_buffers = 256MB\nlog_min_messages = error\n"
+	conf => "pg_uring.queue_size = 4\npg_uring.backend_queue_limit = 64\nshared_buffers = 256MB\nlog_min_messages = error\n"
 	  . "bgwriter_lru_maxpages = 0\n");
 ring_skip_unless_up($node);
 

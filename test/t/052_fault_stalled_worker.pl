@@ -39,7 +39,7 @@ my $node = pgu_node(
 	'fault_stall', conf => qq{
 pg_uring.queue_size = 4
 pg_uring.queue_depth = 64
-pg_uring.backend_queue_limit = 4
+pg_uring.backend_queue_limit = 64
 bgwriter_lru_maxpages = 0
 pg_uring.queue_wait_timeout = '10min'
 });
