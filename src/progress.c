@@ -28,6 +28,7 @@
 
 #include "pg_uring.h"
 #include "progress.h"
+#include "stats.h"
 
 PG_FUNCTION_INFO_V1(pg_uring_progress);
 PG_FUNCTION_INFO_V1(pg_uring_progress_1_1);
@@ -238,15 +239,7 @@ progress_internal(FunctionCallInfo fcinfo, bool v1_0)
 
 	pgu_check_loaded();
 	InitMaterializedSRF(fcinfo, 0);
-	/* a library newer or older than the SQL definition must not write past it */
-	if (rsinfo->setDesc->natts != ncols)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg_plural("pg_uring_progress() returns %d column, but the installed library has %d",
-							   "pg_uring_progress() returns %d columns, but the installed library has %d",
-							   rsinfo->setDesc->natts,
-							   rsinfo->setDesc->natts, ncols),
-				 errhint("Run ALTER EXTENSION pg_uring UPDATE, or install the library that matches the extension's SQL.")));
+	pgu_check_result_columns(rsinfo, "pg_uring_progress()", ncols);
 	if (progress == NULL)
 		return;
 	all = has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);

@@ -137,3 +137,41 @@ pgu_segment_path(Relation rel, ForkNumber fork, BlockNumber blkno, char *path)
 		strlcpy(path, base, MAXPGPATH);
 	return blkno % ((BlockNumber) RELSEG_SIZE);
 }
+
+/*
+ * ERROR unless block (the first or, with last, the last of a range) is a
+ * block of a fork of nblocks blocks.  An empty fork says so, rather than
+ * "between 0 and -1".
+ */
+void
+pgu_check_block_arg(Relation rel, const char *forkname, int64 nblocks,
+					int64 block, bool last)
+{
+	if (block >= 0 && block < nblocks)
+		return;
+	if (nblocks == 0)
+	{
+		if (last)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("ending block number %lld is out of range", (long long) block),
+					 errdetail("Fork \"%s\" of relation \"%s\" is empty.",
+							   forkname, RelationGetRelationName(rel))));
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("starting block number %lld is out of range", (long long) block),
+					 errdetail("Fork \"%s\" of relation \"%s\" is empty.",
+							   forkname, RelationGetRelationName(rel))));
+	}
+	if (last)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ending block number must be between 0 and %lld",
+						(long long) (nblocks - 1))));
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("starting block number must be between 0 and %lld",
+						(long long) (nblocks - 1))));
+}

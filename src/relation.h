@@ -27,6 +27,8 @@ extern Relation pgu_relation_open(Oid relid, LOCKMODE lockmode, PguPrivilege pri
 extern void pgu_check_not_other_temp(Relation rel);
 extern ForkNumber pgu_fork_from_name(const char *forkname);
 extern void pgu_check_fork_exists(Relation rel, ForkNumber fork, const char *forkname);
+extern void pgu_check_block_arg(Relation rel, const char *forkname, int64 nblocks,
+								int64 block, bool last);
 extern BlockNumber pgu_segment_path(Relation rel, ForkNumber fork, BlockNumber blkno,
 									char *path);
 

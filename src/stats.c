@@ -122,6 +122,23 @@ pgu_check_loaded(void)
 				 errhint("Add pg_uring to shared_preload_libraries in postgresql.conf and restart the server.")));
 }
 
+/*
+ * A library newer or older than the SQL definition must not write past it:
+ * ERROR unless the function fn returns ncols columns.
+ */
+void
+pgu_check_result_columns(ReturnSetInfo *rsinfo, const char *fn, int ncols)
+{
+	if (rsinfo->setDesc->natts != ncols)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg_plural("%s returns %d column, but the installed library has %d",
+							   "%s returns %d columns, but the installed library has %d",
+							   rsinfo->setDesc->natts,
+							   fn, rsinfo->setDesc->natts, ncols),
+				 errhint("Run ALTER EXTENSION pg_uring UPDATE, or install the library that matches the extension's SQL.")));
+}
+
 /* Versions of the SQL definition of pg_uring_stats() */
 typedef enum PguStatsVersion
 {
@@ -168,15 +185,7 @@ stats_internal(FunctionCallInfo fcinfo, PguStatsVersion v)
 	pgu_check_loaded();
 	InitMaterializedSRF(fcinfo, 0);
 
-	/* a library newer or older than the SQL definition must not write past it */
-	if (rsinfo->setDesc->natts != ncols)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg_plural("pg_uring_stats() returns %d column, but the installed library has %d",
-							   "pg_uring_stats() returns %d columns, but the installed library has %d",
-							   rsinfo->setDesc->natts,
-							   rsinfo->setDesc->natts, ncols),
-				 errhint("Run ALTER EXTENSION pg_uring UPDATE, or install the library that matches the extension's SQL.")));
+	pgu_check_result_columns(rsinfo, "pg_uring_stats()", ncols);
 
 	for (path = 0; path < PGU_NUM_PATHS; path++)
 	{
@@ -365,14 +374,7 @@ pg_uring_inflight(PG_FUNCTION_ARGS)
 
 	pgu_check_loaded();
 	InitMaterializedSRF(fcinfo, 0);
-	if (rsinfo->setDesc->natts != PGU_INFLIGHT_COLS)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg_plural("pg_uring_inflight() returns %d column, but the installed library has %d",
-							   "pg_uring_inflight() returns %d columns, but the installed library has %d",
-							   rsinfo->setDesc->natts,
-							   rsinfo->setDesc->natts, PGU_INFLIGHT_COLS),
-				 errhint("Run ALTER EXTENSION pg_uring UPDATE, or install the library that matches the extension's SQL.")));
+	pgu_check_result_columns(rsinfo, "pg_uring_inflight()", PGU_INFLIGHT_COLS);
 
 	info = palloc(sizeof(PguSlotInfo) * pgu_queue_nslots());
 	n = pgu_queue_inflight(info, pgu_queue_nslots());

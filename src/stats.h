@@ -12,6 +12,8 @@
 #ifndef PG_URING_STATS_H
 #define PG_URING_STATS_H
 
+#include "nodes/execnodes.h"
+
 #include "port/atomics.h"
 #include "utils/timestamp.h"
 
@@ -71,5 +73,6 @@ extern void pgu_stats_shmem_init(void);
 
 extern void pgu_count(PguStatsPath path, PguCounter c, uint64 n);
 extern void pgu_count_latency(PguStatsPath path, uint64 usec);
+extern void pgu_check_result_columns(ReturnSetInfo *rsinfo, const char *fn, int ncols);
 
 #endif							/* PG_URING_STATS_H */

@@ -544,38 +544,12 @@ pg_uring_verify(PG_FUNCTION_ARGS)
 		if (!PG_ARGISNULL(2))
 		{
 			first_block = PG_GETARG_INT64(2);
-			if (first_block < 0 || first_block >= nblocks)
-			{
-				if (nblocks == 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("starting block number %lld is out of range",
-									(long long) first_block),
-							 errdetail("Fork \"%s\" of relation \"%s\" is empty.",
-									   forkname, RelationGetRelationName(st.rel))));
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("starting block number must be between 0 and %lld",
-								(long long) nblocks - 1)));
-			}
+			pgu_check_block_arg(st.rel, forkname, nblocks, first_block, false);
 		}
 		if (!PG_ARGISNULL(3))
 		{
 			last_block = PG_GETARG_INT64(3);
-			if (last_block < 0 || last_block >= nblocks)
-			{
-				if (nblocks == 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("ending block number %lld is out of range",
-									(long long) last_block),
-							 errdetail("Fork \"%s\" of relation \"%s\" is empty.",
-									   forkname, RelationGetRelationName(st.rel))));
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("ending block number must be between 0 and %lld",
-								(long long) nblocks - 1)));
-			}
+			pgu_check_block_arg(st.rel, forkname, nblocks, last_block, true);
 		}
 	}
 

@@ -42,7 +42,7 @@ our @EXPORT = qw(
   slurp_log_from count_matches
   wait_progress queue_settled
   fault_setup fault_setup_or_skip fault_set fault_reset fault_hits
-  pg_checksum_page dedup_hangs
+  pg_checksum_page break_checksums dedup_hangs
   pgu_wait_event
 );
 
@@ -617,6 +617,25 @@ sub dedup_hangs
 		$last{$pid} = $h;
 	}
 	return map { $last{$_} } @order;
+}
+
+
+# Break the checksum of every page of a segment file (pd_checksum, bytes 8-9)
+# and leave the data as it is.  The server must be stopped.
+sub break_checksums
+{
+	my ($path) = @_;
+	open(my $fh, '+<:raw', $path) or die "open $path: $!";
+	my $size = -s $fh;
+	for (my $off = 0; $off < $size; $off += 8192)
+	{
+		seek($fh, $off + 8, 0) or die;
+		read($fh, my $ck, 2) == 2 or die;
+		seek($fh, $off + 8, 0) or die;
+		print $fh pack('v', unpack('v', $ck) ^ 0x5a5a);
+	}
+	close($fh) or die "close $path: $!";
+	return;
 }
 
 1;

@@ -53,19 +53,7 @@ my %path = map { $_ => $node->data_dir . '/' . $node->safe_psql('postgres', "SEL
 $node->stop;
 
 # Break every page's checksum (pd_checksum, bytes 8-9) of the c tables.
-for my $t (@stuck_tables)
-{
-	open(my $fh, '+<:raw', $path{$t}) or die "open $path{$t}: $!";
-	my $size = -s $fh;
-	for (my $off = 0; $off < $size; $off += 8192)
-	{
-		seek($fh, $off + 8, 0) or die;
-		read($fh, my $ck, 2) == 2 or die;
-		seek($fh, $off + 8, 0) or die;
-		print $fh pack('v', unpack('v', $ck) ^ 0x5a5a);
-	}
-	close($fh) or die "close $path{$t}: $!";
-}
+break_checksums($path{$_}) for @stuck_tables;
 $node->start;
 ring_skip_unless_up($node);
 
