@@ -200,7 +200,7 @@ pgu_wait_event(PguWaitEvent which)
  * Count relation I/O that pg_uring did on a backend's behalf as core counts
  * its own: the blocks in pgBufferUsage (EXPLAIN BUFFERS,
  * pg_stat_statements), the time spent in I/O with track_io_timing, and on
- * 16 and later pg_stat_io (relation, normal context).  elapsed is the time
+ * 17 and later (16 is not built) pg_stat_io (relation, normal context).  elapsed is the time
  * the backend spent on the I/O; nios how many I/Os carried the blocks.
  */
 static inline void

@@ -96,6 +96,7 @@ struct PguStream
 	bool		use_ring;
 	bool		fallback;		/* wanted the ring, but it is not up */
 	bool		queue_starved;	/* a slot wait ran out: no more waits */
+	int			slots_held;		/* slots of this stream's batches */
 	bool		count_relation_io;	/* in pgBufferUsage and pg_stat_io */
 	bool		interrupted;
 	bool		postmaster_dead;
@@ -124,6 +125,14 @@ struct PguStream
  * before they are abandoned, for the whole stream.
  */
 #define PGU_GIVE_UP_MS			1000
+
+/*
+ * After a slot wait ran out, how long the streams this backend starts take
+ * slots only when one is free, without waiting.
+ */
+#define PGU_QUEUE_BACKOFF_MS	10000
+
+static TimestampTz queue_backoff_until = 0;
 
 /* How long a worker may be gone before its slots are given up. */
 #define PGU_WORKER_GONE_MS		5000
@@ -191,6 +200,9 @@ pgu_stream_begin(PguOp op, bool direct, PguBatchCallback callback, void *arg)
 	{
 		s->use_ring = pgu_ring_accepting(NULL);
 		s->fallback = !s->use_ring;
+		/* a slot wait ran out lately: no waits for now */
+		s->queue_starved = queue_backoff_until != 0 &&
+			GetCurrentTimestamp() < queue_backoff_until;
 	}
 	if (!s->use_ring)
 		local_staging_alloc(s);
@@ -277,6 +289,7 @@ batch_put(PguStream *s, PguBatch *b)
 	{
 		pgu_slot_free(b->slot);
 		b->slot = NULL;
+		s->slots_held--;
 	}
 	b->next = s->free_batches;
 	s->free_batches = b;
@@ -572,6 +585,7 @@ batch_abandon(PguStream *s, PguBatch *b, int err)
 		b->ios[k].result = err;
 	pgu_slot_abandon(b->slot);	/* freed once the worker is done with it */
 	b->slot = NULL;
+	s->slots_held--;
 	b->abandoned = true;		/* a late I/O may still land in its staging */
 }
 
@@ -699,11 +713,17 @@ batch_complete(PguStream *s, PguBatch *b)
 	if (s->count_relation_io && s->op != PGU_OP_PREFETCH)
 	{
 		uint32		ok = 0;
+		uint32		ok_ios = 0;
+		int			k;
 
 		for (i = 0; i < b->nblocks; i++)
 			if (pgu_batch_block_result(b, i).err == 0)
 				ok++;
-		pgu_count_relation_io(s->op == PGU_OP_WRITE, ok, b->nios, b->io_time);
+		/* as core: only the I/Os that transferred all they were for */
+		for (k = 0; k < b->nios; k++)
+			if (b->ios[k].result >= (int64) b->ios[k].nblocks * BLCKSZ)
+				ok_ios++;
+		pgu_count_relation_io(s->op == PGU_OP_WRITE, ok, ok_ios, b->io_time);
 	}
 	s->completing = b;
 	if (s->callback)
@@ -857,37 +877,49 @@ start_batch(PguStream *s, const char *path)
 	if (s->use_ring)
 	{
 		/*
-		 * A free slot, or else our own oldest completion: never sleep on the
-		 * shared queue while holding slots of our own.
+		 * A free slot, or else our own oldest completion, while we hold
+		 * slots: never sleep on the shared queue while holding any.  (A
+		 * window of batches served here, without a slot, frees none.)
 		 */
-		while (s->head != NULL && (b->slot = pgu_slot_alloc(0, NULL)) == NULL)
+		while (s->slots_held > 0 && s->head != NULL &&
+			   (b->slot = pgu_slot_alloc(0, NULL)) == NULL)
 		{
 			pgu_count(PGU_PATH_RING, PGU_C_QUEUE_FULL_WAITS, 1);
 			complete_oldest(s);
 		}
 
 		/*
-		 * Nothing of ours in flight, and the current batch was submitted:
-		 * we hold no buffer state (see pgu_stream_reserve), so we may sleep,
-		 * for pg_uring.queue_wait_timeout at most.  The holders of the slots
-		 * may not be moving (blocked on their clients, say): once a wait
-		 * ran out, this stream no longer waits, it takes a slot only when
-		 * one is free.
+		 * No slot of ours, and the current batch was submitted: we hold no
+		 * buffer state (see pgu_stream_reserve), so we may sleep, for
+		 * pg_uring.queue_wait_timeout at most.  The holders of the slots may
+		 * not be moving (blocked on their clients, say): once a wait ran
+		 * out, this stream no longer waits, it takes a slot only when one is
+		 * free; and for PGU_QUEUE_BACKOFF_MS the streams this backend starts
+		 * do not wait either (a verify of many relations would else wait
+		 * once per fork).
 		 */
 		if (b->slot == NULL)
 		{
 			bool		timed_out = false;
 
 			if (s->queue_starved)
+			{
 				b->slot = pgu_slot_alloc(0, NULL);
+				if (b->slot != NULL)
+					queue_backoff_until = 0;	/* the queue has room again */
+			}
 			else
 				b->slot = pgu_slot_alloc(pgu_queue_wait_timeout, &timed_out);
 			if (timed_out)
 			{
 				s->queue_starved = true;
+				queue_backoff_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+																  PGU_QUEUE_BACKOFF_MS);
 				pgu_count(PGU_PATH_RING, PGU_C_QUEUE_WAIT_TIMEOUTS, 1);
 			}
 		}
+		if (b->slot != NULL)
+			s->slots_held++;
 		/* no slot: no worker, a cancel, or none free: served here */
 		if (b->slot == NULL && s->local_staging == NULL)
 			local_staging_alloc(s);

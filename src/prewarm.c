@@ -215,6 +215,7 @@ buffer_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 	int			n = pgu_batch_nblocks(batch);
 	int			i;
 	int64		installed = 0;
+	Buffer		buf;
 
 	for (i = 0; i < n; i++)
 	{
@@ -228,9 +229,21 @@ buffer_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 			pgu_batch_report(batch, i, ERROR);
 
 		PGU_FAULT_DELAY(PGU_FP_INSTALL_DELAY);
-		ReleaseBuffer(ReadBufferExtended(st->rel, st->fork,
-										 pgu_batch_block_number(batch, i),
-										 RBM_NORMAL, NULL));
+
+		/*
+		 * Core may send a WARNING from inside its read (a page accepted under
+		 * ignore_checksum_failure or zeroed under zero_damaged_pages) and
+		 * block on a client that does not read it.  With interrupts held,
+		 * not even pg_terminate_backend could end that; so core reads with
+		 * interrupts allowed, as in any scan.  A cancel or FATAL from in
+		 * there is the stream's abort: it waits (boundedly: prefetches are
+		 * given up on as reads are) for what is in flight, then exits.
+		 */
+		RESUME_INTERRUPTS();
+		buf = ReadBufferExtended(st->rel, st->fork, pgu_batch_block_number(batch, i),
+								 RBM_NORMAL, NULL);
+		HOLD_INTERRUPTS();
+		ReleaseBuffer(buf);
 		installed++;
 	}
 	count_done(st, installed);

@@ -132,7 +132,7 @@ pgu_progress_start(const char *operation, Oid relid, int64 total_blocks)
 	my_progress = &progress[PGU_MY_PROCNO()];
 	begin_write();
 	my_progress->pid = MyProcPid;
-	my_progress->userid = GetUserId();
+	my_progress->userid = GetSessionUserId();	/* as core's backend status */
 	my_progress->datid = MyDatabaseId;
 	strlcpy(my_progress->operation, operation, sizeof(my_progress->operation));
 	my_progress->relid = relid;

@@ -507,11 +507,22 @@ pgu_queue_inflight(PguSlotInfo *out, int max)
 		info->nblocks = slot->nblocks;
 		info->nios = slot->nios;
 		info->taken_at = slot->taken_at;
-		strlcpy(info->path, slot->path, MAXPGPATH);
+		/* not strlcpy: the path may change under us, the copy must end */
+		memcpy(info->path, slot->path, MAXPGPATH);
+		info->path[MAXPGPATH - 1] = '\0';
 		pg_read_barrier();
-		/* same use (counter), not freed meanwhile */
-		if ((pg_atomic_read_u32(&slot->state) >> PGU_SLOT_USE_SHIFT) != (v >> PGU_SLOT_USE_SHIFT))
-			continue;
+
+		/*
+		 * Same use, not freed meanwhile: a new owner writes its fields while
+		 * the state word still says FREE with the old use counter.
+		 */
+		{
+			uint32		v2 = pg_atomic_read_u32(&slot->state);
+
+			if ((v2 & PGU_SLOT_STATE_MASK) == PGU_SLOT_FREE ||
+				(v2 >> PGU_SLOT_USE_SHIFT) != (v >> PGU_SLOT_USE_SHIFT))
+				continue;
+		}
 		n++;
 	}
 	return n;

@@ -38,6 +38,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "portability/instr_time.h"
@@ -895,6 +896,7 @@ pgu_worker_main(Datum main_arg)
 
 		if (!busy)
 		{
+			SetCurrentStatementStartTimestamp();	/* query_start: since when */
 			pgstat_report_activity(STATE_RUNNING, "serving I/O requests");
 			busy = true;
 		}

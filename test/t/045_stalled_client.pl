@@ -17,9 +17,11 @@
 # hang timeout: a buffer-mode and a read-mode prewarm, a parallel prewarm
 # with helpers, a verify and a flush.  The waits must have run out
 # (queue_wait_timeouts rose) and the I/O been done synchronously
-# (fallback_ios rose).  Then the stuck clients read again: each prewarm
-# ends with its block count and every page's WARNING, every slot is free,
-# nothing is pinned.  Ring-only: on the sync path there are no slots.
+# (fallback_ios rose).  One stuck backend is terminated, its client still
+# not reading: it exits (core's read runs with interrupts allowed).  Then the
+# other stuck clients read again: each prewarm ends with its block count and
+# every page's WARNING, every slot is free, nothing is pinned.  Ring-only:
+# on the sync path there are no slots.
 
 use strict;
 use warnings;
@@ -152,8 +154,26 @@ for my $t ('v1', 'v2', 'v3', 'v4')
 	is(table_md5($node, 'postgres', $t), $md5{$t}, "$t intact");
 }
 
-# 3. The stuck clients read again: every prewarm ends, whole.
+# 3. A stuck backend can still be terminated, though its client does not
+#    read: core's read, where the WARNING blocks, runs with interrupts
+#    allowed (src/prewarm.c).
+my $victim = $stuck[0];
+is($node->safe_psql('postgres', "SELECT pg_terminate_backend($victim->{pid})"), 't',
+	"$victim->{table}: pg_terminate_backend sent to a backend blocked on its client");
+ok( wait_progress(
+		sub {
+			$node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $victim->{pid}") eq
+			  '0';
+		}),
+	"$victim->{table}: the backend exited, its client still not reading");
+
+# 4. The other stuck clients read again: every prewarm ends, whole.
 my @r = bg_finish_all(@stuck);
+my $rv = shift @r;
+shift @stuck;
+isnt($rv->{rc}, 0, "$victim->{table}: the terminated session failed");
+like($rv->{err}, qr/terminating connection due to administrator command|server closed the connection/,
+	"$victim->{table}: ... because it was terminated");
 for my $i (0 .. $#stuck)
 {
 	my $t = $stuck[$i]{table};
