@@ -41,13 +41,15 @@ sub pss
 		  . "FROM pg_stat_statements WHERE query LIKE '$like'");
 }
 
-# pg_stat_io (17+): reads, writes of client backends on relations
+# pg_stat_io (17+): blocks read and written by client backends on
+# relations (17 counts blocks; 18 counts I/Os, with their bytes)
 sub stat_io
 {
 	return (0, 0) unless $v17;
+	my ($r, $w) = $node->pg_version >= 18 ? ('read_bytes / 8192', 'write_bytes / 8192') : ('reads', 'writes');
 	$node->safe_psql('postgres', 'SELECT pg_stat_clear_snapshot()');
 	return split /\|/, $node->safe_psql('postgres',
-		"SELECT coalesce(sum(reads), 0), coalesce(sum(writes), 0) FROM pg_stat_io "
+		"SELECT coalesce(sum($r), 0)::int8, coalesce(sum($w), 0)::int8 FROM pg_stat_io "
 		  . "WHERE backend_type = 'client backend' AND object = 'relation' AND context = 'normal'");
 }
 
