@@ -602,10 +602,14 @@ batch_wait(PguStream *s, PguBatch *b)
 	TimestampTz gone_since = 0;
 	instr_time	wait_start;
 	instr_time	waited;
+	bool		timed;
 
 	if (slot == NULL)
 		return true;
-	INSTR_TIME_SET_CURRENT(wait_start);
+	/* the time is only wanted for core's I/O timing */
+	timed = s->count_relation_io && track_io_timing;
+	if (timed)
+		INSTR_TIME_SET_CURRENT(wait_start);
 
 	while (!pgu_slot_is_done(slot))
 	{
@@ -657,9 +661,12 @@ batch_wait(PguStream *s, PguBatch *b)
 	pg_atomic_write_u32(&slot->waiting, 0);
 	pg_memory_barrier();
 	/* the backend's share of the I/O time: how long it waited for it */
-	INSTR_TIME_SET_CURRENT(waited);
-	INSTR_TIME_SUBTRACT(waited, wait_start);
-	INSTR_TIME_ADD(b->io_time, waited);
+	if (timed)
+	{
+		INSTR_TIME_SET_CURRENT(waited);
+		INSTR_TIME_SUBTRACT(waited, wait_start);
+		INSTR_TIME_ADD(b->io_time, waited);
+	}
 	memcpy(b->ios, slot->ios, sizeof(PguIoDesc) * b->nios);
 	b->close_error = slot->close_error;
 	return true;
@@ -716,13 +723,22 @@ batch_complete(PguStream *s, PguBatch *b)
 		uint32		ok_ios = 0;
 		int			k;
 
-		for (i = 0; i < b->nblocks; i++)
-			if (pgu_batch_block_result(b, i).err == 0)
-				ok++;
-		/* as core: only the I/Os that transferred all they were for */
+		/*
+		 * Per I/O, not per block: the blocks it transferred whole, and as
+		 * core, only the I/Os that transferred all they were for.
+		 */
 		for (k = 0; k < b->nios; k++)
-			if (b->ios[k].result >= (int64) b->ios[k].nblocks * BLCKSZ)
+		{
+			PguIoDesc  *io = &b->ios[k];
+
+			if (io->result >= (int64) io->nblocks * BLCKSZ)
+			{
+				ok += io->nblocks;
 				ok_ios++;
+			}
+			else if (io->result > 0)
+				ok += io->result / BLCKSZ;
+		}
 		pgu_count_relation_io(s->op == PGU_OP_WRITE, ok, ok_ios, b->io_time);
 	}
 	s->completing = b;
