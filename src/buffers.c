@@ -169,6 +169,65 @@ pgu_buf_is_cached(Relation rel, ForkNumber fork, BlockNumber blkno)
 	return buf_id >= 0;
 }
 
+/*
+ * Read blocks first .. first + nblocks - 1 of a relation fork into shared
+ * buffers through core's read path, and release them; core verifies each
+ * page and marks it valid (or raises its ERROR).  No buffer state of ours
+ * is held across the call, so it may run with interrupts allowed.
+ *
+ *	- 15: one ReadBufferExtended(RBM_NORMAL) per block, as pg_prewarm does.
+ *	- 17 and 18: StartReadBuffers/WaitReadBuffers, core's multi-block read
+ *	  (one preadv of up to io_combine_limit blocks straight into the
+ *	  buffers on 17; an AIO on 18, served by core's io_method).  It pins
+ *	  the buffers of uncached blocks and reads them under core's own I/O
+ *	  state, so a concurrent reader waits for core's read, never for us.
+ *	  A call may accept fewer blocks than asked (a cached block, somebody
+ *	  else's I/O); on 18 the pins of the rest are handed forward for the
+ *	  next call ("forwarded buffers"), which starts where this one ended.
+ */
+void
+pgu_buf_read_run(Relation rel, ForkNumber fork, BlockNumber first, int nblocks)
+{
+#if PG_VERSION_NUM >= 170000
+	Buffer		bufs[MAX_IO_COMBINE_LIMIT];
+	int			limit = Max(1, Min(io_combine_limit, MAX_IO_COMBINE_LIMIT));
+	int			i;
+
+	for (i = 0; i < MAX_IO_COMBINE_LIMIT; i++)
+		bufs[i] = InvalidBuffer;
+	while (nblocks > 0)
+	{
+		ReadBuffersOperation op;
+		int			want = Min(nblocks, limit);
+		int			got = want;
+
+		op.rel = rel;
+		op.smgr = RelationGetSmgr(rel);
+#if PG_VERSION_NUM >= 180000
+		op.persistence = rel->rd_rel->relpersistence;
+#else
+		op.smgr_persistence = rel->rd_rel->relpersistence;
+#endif
+		op.forknum = fork;
+		op.strategy = NULL;
+		if (StartReadBuffers(&op, bufs, first, &got, 0))
+			WaitReadBuffers(&op);
+		Assert(got >= 1 && got <= want);
+		for (i = 0; i < got; i++)
+			ReleaseBuffer(bufs[i]);
+		/* forwarded pins (18) belong to the blocks right after: slide them */
+		memmove(bufs, bufs + got, sizeof(Buffer) * (want - got));
+		for (i = want - got; i < want; i++)
+			bufs[i] = InvalidBuffer;
+		first += got;
+		nblocks -= got;
+	}
+#else
+	for (; nblocks > 0; nblocks--, first++)
+		ReleaseBuffer(ReadBufferExtended(rel, fork, first, RBM_NORMAL, NULL));
+#endif
+}
+
 /* Order refs by fork, then block. */
 static int
 ref_cmp(const void *a, const void *b)

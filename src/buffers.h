@@ -27,6 +27,8 @@ typedef struct PguBufRef
 } PguBufRef;
 
 extern bool pgu_buf_is_cached(Relation rel, ForkNumber fork, BlockNumber blkno);
+extern void pgu_buf_read_run(Relation rel, ForkNumber fork, BlockNumber first,
+							 int nblocks);
 extern PguBufRef *pgu_buf_collect(Relation rel, int *nrefs);
 extern Buffer pgu_buf_pin_recent(Relation rel, const PguBufRef *ref);
 extern bool pgu_buf_try_share_lock(Buffer buf);

@@ -7,8 +7,10 @@
  * Modes, as in pg_prewarm:
  *	buffer		load blocks into shared buffers.  Pages enter shared buffers
  *				only through core's read path (ReadBufferExtended with
- *				RBM_NORMAL), which verifies them and marks them valid; no
- *				buffer is ever claimed or written by pg_uring.  The ring
+ *				RBM_NORMAL on 15; StartReadBuffers/WaitReadBuffers, a run of
+ *				up to io_combine_limit blocks at a time, on 17 and 18; see
+ *				pgu_buf_read_run), which verifies them and marks them valid;
+ *				no buffer is ever claimed or written by pg_uring.  The ring
  *				reads the uncached blocks ahead into the OS page cache
  *				(fadvise(WILLNEED) through the ring, ranges of up to
  *				pg_uring.combine_limit blocks; readv into staging where
@@ -205,8 +207,33 @@ parse_fork(FunctionCallInfo fcinfo, int argno, ForkNumber *fork)
 }
 
 /*
+ * Install a run of consecutive blocks through core's read path (see
+ * pgu_buf_read_run), which verifies each page.  Core may send a WARNING
+ * from inside its read (a page accepted under ignore_checksum_failure or
+ * zeroed under zero_damaged_pages) and block on a client that does not read
+ * it.  With interrupts held, not even pg_terminate_backend could end that;
+ * so core reads with interrupts allowed, as in any scan.  A cancel or FATAL
+ * from in there is the stream's abort: it waits (boundedly: prefetches are
+ * given up on as reads are) for what is in flight, then exits.
+ */
+static void
+install_run(PrewarmState *st, BlockNumber first, int nblocks)
+{
+	if (nblocks <= 0)
+		return;
+	PGU_FAULT_DELAY(PGU_FP_INSTALL_DELAY);
+	RESUME_INTERRUPTS();
+	pgu_buf_read_run(st->rel, st->fork, first, nblocks);
+	HOLD_INTERRUPTS();
+	count_done(st, nblocks);
+}
+
+/*
  * Batch callback for buffer mode: the batch's blocks are in the page cache
- * now; read them into shared buffers through core, which verifies them.
+ * now; read them into shared buffers through core, a run of consecutive
+ * listed blocks at a time.  A block whose read-ahead failed is reported
+ * (naming the file and block range, as core would) after the blocks before
+ * it are installed.
  */
 static void
 buffer_batch_done(PguStream *stream, PguBatch *batch, void *arg)
@@ -214,39 +241,35 @@ buffer_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 	PrewarmState *st = (PrewarmState *) arg;
 	int			n = pgu_batch_nblocks(batch);
 	int			i;
-	int64		installed = 0;
-	Buffer		buf;
+	BlockNumber run_first = InvalidBlockNumber;
+	int			run_len = 0;
 
 	for (i = 0; i < n; i++)
 	{
+		BlockNumber blkno = pgu_batch_block_number(batch, i);
+
 		/* cancelled or terminated: the call ends in an ERROR, stop now */
 		if (pgu_stream_interrupted(stream))
-			break;
-		if (pgu_batch_block_arg(batch, i) == FILLER_ARG)
-			continue;
-		/* the read-ahead failed: say which file and blocks, as core would */
-		if (pgu_batch_block_result(batch, i).err != 0)
-			pgu_batch_report(batch, i, ERROR);
-
-		PGU_FAULT_DELAY(PGU_FP_INSTALL_DELAY);
-
-		/*
-		 * Core may send a WARNING from inside its read (a page accepted under
-		 * ignore_checksum_failure or zeroed under zero_damaged_pages) and
-		 * block on a client that does not read it.  With interrupts held,
-		 * not even pg_terminate_backend could end that; so core reads with
-		 * interrupts allowed, as in any scan.  A cancel or FATAL from in
-		 * there is the stream's abort: it waits (boundedly: prefetches are
-		 * given up on as reads are) for what is in flight, then exits.
-		 */
-		RESUME_INTERRUPTS();
-		buf = ReadBufferExtended(st->rel, st->fork, pgu_batch_block_number(batch, i),
-								 RBM_NORMAL, NULL);
-		HOLD_INTERRUPTS();
-		ReleaseBuffer(buf);
-		installed++;
+			return;
+		if (pgu_batch_block_arg(batch, i) == FILLER_ARG ||
+			pgu_batch_block_result(batch, i).err != 0 ||
+			(run_len > 0 && blkno != run_first + run_len))
+		{
+			install_run(st, run_first, run_len);
+			run_len = 0;
+			if (pgu_stream_interrupted(stream))
+				return;
+			if (pgu_batch_block_arg(batch, i) == FILLER_ARG)
+				continue;
+			if (pgu_batch_block_result(batch, i).err != 0)
+				pgu_batch_report(batch, i, ERROR);
+		}
+		if (run_len == 0)
+			run_first = blkno;
+		run_len++;
 	}
-	count_done(st, installed);
+	if (!pgu_stream_interrupted(stream))
+		install_run(st, run_first, run_len);
 }
 
 /* Batch callback for read mode: every block must have been read in full. */
