@@ -169,6 +169,13 @@ pgu_buf_is_cached(Relation rel, ForkNumber fork, BlockNumber blkno)
 	return buf_id >= 0;
 }
 
+#if PG_VERSION_NUM >= 180000
+/* we wait at once: with io_method = worker the backend reads it itself */
+#define PGU_READ_BUFFERS_FLAGS	READ_BUFFERS_SYNCHRONOUSLY
+#else
+#define PGU_READ_BUFFERS_FLAGS	0
+#endif
+
 /*
  * Read blocks first .. first + nblocks - 1 of a relation fork into shared
  * buffers through core's read path, and release them; core verifies each
@@ -178,7 +185,10 @@ pgu_buf_is_cached(Relation rel, ForkNumber fork, BlockNumber blkno)
  *	- 15: one ReadBufferExtended(RBM_NORMAL) per block, as pg_prewarm does.
  *	- 17 and 18: StartReadBuffers/WaitReadBuffers, core's multi-block read
  *	  (one preadv of up to io_combine_limit blocks straight into the
- *	  buffers on 17; an AIO on 18, served by core's io_method).  It pins
+ *	  buffers on 17; on 18 an AIO flagged READ_BUFFERS_SYNCHRONOUSLY, since
+ *	  we wait for it at once: io_method = worker then reads in the backend
+ *	  instead of handing the copy from the page cache to an I/O worker,
+ *	  io_uring submits it through core's own ring).  It pins
  *	  the buffers of uncached blocks and reads them under core's own I/O
  *	  state, so a concurrent reader waits for core's read, never for us.
  *	  A call may accept fewer blocks than asked (a cached block, somebody
@@ -210,7 +220,7 @@ pgu_buf_read_run(Relation rel, ForkNumber fork, BlockNumber first, int nblocks)
 #endif
 		op.forknum = fork;
 		op.strategy = NULL;
-		if (StartReadBuffers(&op, bufs, first, &got, 0))
+		if (StartReadBuffers(&op, bufs, first, &got, PGU_READ_BUFFERS_FLAGS))
 			WaitReadBuffers(&op);
 		Assert(got >= 1 && got <= want);
 		for (i = 0; i < got; i++)

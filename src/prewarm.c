@@ -219,9 +219,13 @@ parse_fork(FunctionCallInfo fcinfo, int argno, ForkNumber *fork)
 static void
 install_run(PrewarmState *st, BlockNumber first, int nblocks)
 {
+	int			i;
+
 	if (nblocks <= 0)
 		return;
-	PGU_FAULT_DELAY(PGU_FP_INSTALL_DELAY);
+	/* testing build: a delay per block installed, as one read per block had */
+	for (i = 0; i < nblocks; i++)
+		PGU_FAULT_DELAY(PGU_FP_INSTALL_DELAY);
 	RESUME_INTERRUPTS();
 	pgu_buf_read_run(st->rel, st->fork, first, nblocks);
 	HOLD_INTERRUPTS();

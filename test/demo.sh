@@ -19,6 +19,9 @@
 #   DEMO_PORT=54329          port of the throwaway cluster
 #   DEMO_SHARED_BUFFERS=1GB
 #   DEMO_KEEP=1              keep the cluster's directory afterwards
+#   DEMO_PG=15               the PostgreSQL major: 15 on the host; 17 or 18 in
+#                            the Debian root (trixie, sid) that test/debroot.sh
+#                            builds (root only), on a copy of this tree
 #   CI=true                  always run apt-get
 # As a non-root user: no apt, no drop_caches (posix_fadvise DONTNEED only),
 # and the extension's install directories must be writable.
@@ -34,12 +37,44 @@ DEMO_METHODS=${DEMO_METHODS:-pg_prewarm sync io_uring}
 DEMO_MODE=${DEMO_MODE:-buffer}
 DEMO_PORT=${DEMO_PORT:-54329}
 DEMO_SHARED_BUFFERS=${DEMO_SHARED_BUFFERS:-1GB}
-PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-contrib liburing-dev
-          libipc-run-perl build-essential)
+DEMO_PG=${DEMO_PG:-15}
 PG_USER=postgres
 
 log() { printf '\n==> %s\n' "$*"; }
 die() { printf 'demo.sh: %s\n' "$*" >&2; exit 1; }
+
+case "$DEMO_PG" in
+    15) PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-contrib liburing-dev
+                  libipc-run-perl build-essential) ;;
+    17|18) PACKAGES=("postgresql-$DEMO_PG" "postgresql-server-dev-$DEMO_PG" liburing-dev
+                     build-essential) ;;
+    16) die "DEMO_PG=16: PostgreSQL 16 is in no Debian suite, so pg_uring was never built or tested on it; use 15, 17 or 18" ;;
+    *) die "DEMO_PG must be 15, 17 or 18" ;;
+esac
+
+# 17 and 18 come from Debian roots: run this script in there, on a copy of
+# the tree (so that the host's build is left alone)
+if [ "$DEMO_PG" != 15 ] && [ -z "${PGU_DEMO_IN_ROOT:-}" ]; then
+    [ "$(id -u)" -eq 0 ] || die "DEMO_PG=$DEMO_PG runs in a Debian root (test/debroot.sh), which needs root"
+    export PGU_ROOT_SRC="$ROOT" PGU_ROOT_MNT=/pg_uring-demo
+    rootdir=$(bash "$ROOT/test/debroot.sh" path "$DEMO_PG")
+    # a stale bind of another tree at our mount point: replace it
+    if mountpoint -q "$rootdir$PGU_ROOT_MNT" &&
+       [ "$(stat -c %d:%i "$ROOT")" != "$(stat -c %d:%i "$rootdir$PGU_ROOT_MNT")" ]; then
+        umount "$rootdir$PGU_ROOT_MNT"
+    fi
+    log "PostgreSQL $DEMO_PG: the Debian root $rootdir (test/debroot.sh ensure $DEMO_PG)"
+    bash "$ROOT/test/debroot.sh" ensure "$DEMO_PG" >/dev/null
+    envs=(PGU_DEMO_IN_ROOT=1 "DEMO_PG=$DEMO_PG")
+    for v in DEMO_ROWS DEMO_RUNS DEMO_METHODS DEMO_MODE DEMO_PORT DEMO_SHARED_BUFFERS DEMO_KEEP DEMO_COLD; do
+        [ -n "${!v+set}" ] && envs+=("$v=${!v}")
+    done
+    exec bash "$ROOT/test/debroot.sh" run "$DEMO_PG" env "${envs[@]}" bash -c \
+        'set -e; src=$(mktemp -d /tmp/pg_uring_demo_src.XXXXXX); trap "rm -rf $src" EXIT
+         cp -a /pg_uring-demo/. "$src"; cd "$src"
+         make -s clean PG_CONFIG=/usr/lib/postgresql/$DEMO_PG/bin/pg_config >/dev/null
+         bash test/demo.sh'
+fi
 
 case "$DEMO_MODE" in buffer|read|prefetch) ;; *) die "DEMO_MODE must be buffer, read or prefetch" ;; esac
 [[ "$DEMO_ROWS" =~ ^[0-9]+$ ]] || die "DEMO_ROWS must be a number"
@@ -64,7 +99,7 @@ else
     AS_PG=()
 fi
 
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$DEMO_PG/bin/pg_config}
 [ -x "$PG_CONFIG" ] || PG_CONFIG=$(command -v pg_config) || die "pg_config not found"
 BIN=$("$PG_CONFIG" --bindir)
 
