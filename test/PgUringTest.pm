@@ -42,7 +42,7 @@ our @EXPORT = qw(
   slurp_log_from count_matches
   wait_progress queue_settled
   fault_setup fault_setup_or_skip fault_set fault_reset fault_hits
-  pg_checksum_page break_checksums dedup_hangs
+  pg_checksum_page break_checksums warned_pages dedup_hangs
   pgu_wait_event
 );
 
@@ -636,6 +636,17 @@ sub break_checksums
 	}
 	close($fh) or die "close $path: $!";
 	return;
+}
+
+# How many pages the checksum WARNINGs in a client's stderr cover: core
+# warns once per page (15, 17; a single-block read on 18), or once per
+# multi-block read on 18 ("N invalid pages among blocks A..B").
+sub warned_pages
+{
+	my ($err) = @_;
+	my $n = () = $err =~ /WARNING:  (?:page verification failed|ignoring checksum failure in block)/g;
+	$n += $_ for $err =~ /WARNING:  (\d+) invalid pages among blocks/g;
+	return $n;
 }
 
 1;
