@@ -640,12 +640,12 @@ sub break_checksums
 
 # How many pages the checksum WARNINGs in a client's stderr cover: core
 # warns once per page (15, 17; a single-block read on 18), or once per
-# multi-block read on 18 ("N invalid pages among blocks A..B").
+# multi-block read on 18 ("ignoring N checksum failures among blocks A..B").
 sub warned_pages
 {
 	my ($err) = @_;
 	my $n = () = $err =~ /WARNING:  (?:page verification failed|ignoring checksum failure in block)/g;
-	$n += $_ for $err =~ /WARNING:  (\d+) invalid pages among blocks/g;
+	$n += $_ for $err =~ /WARNING:  (?:ignoring )?(\d+) (?:invalid pages|checksum failures) among blocks/g;
 	return $n;
 }
 

@@ -72,7 +72,7 @@ for my $method (@methods)
 		is($r->{rc}, 0, "$tag $t: without an error");
 		is($r->{out}, "$nblocks{$t}\n", "$tag $t: every block counted");
 		# pages covered by WARNINGs: one per page, or on 18 one per multi-block
-		# read ("N invalid pages among blocks A..B")
+		# read ("ignoring N checksum failures among blocks A..B")
 		my $warnings = warned_pages($r->{err});
 		is($warnings, $nblocks{$t}, "$tag $t: every page's WARNING reached the client once");
 	}
