@@ -191,6 +191,8 @@ pgu_buf_is_cached(Relation rel, ForkNumber fork, BlockNumber blkno)
  *	  io_uring submits it through core's own ring).  It pins
  *	  the buffers of uncached blocks and reads them under core's own I/O
  *	  state, so a concurrent reader waits for core's read, never for us.
+ *	  Runs are cut at this backend's share of shared buffers (pins held at
+ *	  once), as core's own pin limits are computed.
  *	  A call may accept fewer blocks than asked (a cached block, somebody
  *	  else's I/O); on 18 the pins of the rest are handed forward for the
  *	  next call ("forwarded buffers"), which starts where this one ended.
@@ -200,8 +202,12 @@ pgu_buf_read_run(Relation rel, ForkNumber fork, BlockNumber first, int nblocks)
 {
 #if PG_VERSION_NUM >= 170000
 	Buffer		bufs[MAX_IO_COMBINE_LIMIT];
-	int			limit = Max(1, Min(io_combine_limit, MAX_IO_COMBINE_LIMIT));
+	int			limit = Min(io_combine_limit, MAX_IO_COMBINE_LIMIT);
 	int			i;
+
+	/* pins at once: no more than this backend's share, as core limits them */
+	limit = Min(limit, NBuffers / (MaxBackends + NUM_AUXILIARY_PROCS));
+	limit = Max(limit, 1);
 
 	for (i = 0; i < MAX_IO_COMBINE_LIMIT; i++)
 		bufs[i] = InvalidBuffer;

@@ -110,6 +110,10 @@ PG18_ROOT = env('BENCH_PG18_ROOT', '')            # the root, as the host sees i
 PG18_INNER = env('BENCH_PG18_SCRATCH', '')        # its scratch directory, as seen inside the root
 PG18_PORT = int(env('BENCH_PG18_PORT', str(PORT + 2)))
 PG18_METHODS = env('BENCH_PG18_IO_METHODS', 'worker io_uring sync').split()
+# pg_uring built against PostgreSQL 18 itself (PG_CONFIG): the server's
+# io_method for every case (the first), and a contrib pg_prewarm case per
+# further one ("pg_prewarm/buffer io_method=M")
+MAIN_IO_METHODS = env('BENCH_MAIN_IO_METHODS', '').split()
 PG18_WORKLOADS_ENV = env('BENCH_PG18_WORKLOADS', '')    # default: every workload
 PG18_BINDIR = '/usr/lib/postgresql/18/bin'        # inside the root
 PG18_WORKER_CASE = 'pg18 pg_prewarm/buffer io_method=worker'
@@ -732,6 +736,13 @@ def build_cases(has_verify, base=None, pg18=False):
                        False, VERIFY_QD, VERIFY_COMBINE, workloads=('seq',)),
                   Case('verify-ring+dio qd%d c%d' % (VERIFY_QD, VERIFY_COMBINE), 'verify', 'verify',
                        'io_uring', True, VERIFY_QD, VERIFY_COMBINE, workloads=('seq',))]
+    if MAIN_IO_METHODS:
+        for i, m in enumerate(MAIN_IO_METHODS[1:]):
+            cases.insert(1 + i, Case('pg_prewarm/buffer io_method=%s' % m, 'prewarm', 'buffer',
+                                     pg_io_method=m))
+        for c in cases:
+            if c.cluster == 'main' and not c.pg_io_method:
+                c.pg_io_method = MAIN_IO_METHODS[0]
     if CASE_FILTER:
         cases = [c for c in cases if re.search(CASE_FILTER, c.name)]
     return cases

@@ -105,6 +105,10 @@
 #   BENCH_PORT [55440]      BENCH_TMPDIR [/var/tmp]     BENCH_OUT [test/bench/out]
 #   BENCH_PG18 [0]          1: the PostgreSQL 18 anchor (root; see above)
 #   BENCH_PG18_IO_METHODS ["worker io_uring sync"]   its cases
+#   BENCH_MAIN_IO_METHODS   [""]  with PG_CONFIG of PostgreSQL 18: the server's
+#                           io_method for every case (the first word), plus a
+#                           contrib pg_prewarm case for each further one, e.g.
+#                           "worker io_uring"
 #   BENCH_PG18_WORKLOADS    [every workload]  BENCH_PG18_PORT [BENCH_PORT+2]
 #   BENCH_KEEP=1            keep the scratch directory (clusters) afterwards
 #   PG_CONFIG               [/usr/lib/postgresql/15/bin/pg_config]
