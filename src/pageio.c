@@ -100,9 +100,7 @@ struct PguStream
 	bool		count_relation_io;	/* in pgBufferUsage and pg_stat_io */
 	bool		interrupted;
 	bool		postmaster_dead;
-	int			max_slots;		/* slots at once: pg_uring.queue_depth */
-	int			max_inflight;	/* batches in the window: max_slots, or for
-								 * prefetches PGU_PREFETCH_DISTANCE times it */
+	int			max_inflight;	/* batches: pg_uring.queue_depth */
 	int			inflight;		/* batches submitted, not completed */
 	int			pending;		/* blocks in flight or in the current batch */
 	uint64		op_id;
@@ -127,16 +125,6 @@ struct PguStream
  * before they are abandoned, for the whole stream.
  */
 #define PGU_GIVE_UP_MS			1000
-
-/*
- * How many times queue_depth batches a prefetch stream keeps in its window:
- * its prefetch distance.  A prefetch batch gives its slot back as soon as
- * the kernel has the advice (prefetch_release_slots), so the distance is not
- * bounded by slots: 4 x 16 batches of 32 blocks keep 16 MB of read-ahead
- * ahead of the installs, about what the kernel's own 8 MB read-ahead keeps
- * in flight, while at most queue_depth slots are held.
- */
-#define PGU_PREFETCH_DISTANCE	4
 
 /*
  * After a slot wait ran out, how long the streams this backend starts take
@@ -202,8 +190,7 @@ pgu_stream_begin(PguOp op, bool direct, PguBatchCallback callback, void *arg)
 	s = MemoryContextAllocZero(TopMemoryContext, sizeof(PguStream));
 	s->op = op;
 	s->direct = direct && op == PGU_OP_READ;
-	s->max_slots = pgu_queue_depth_effective();
-	s->max_inflight = s->max_slots * (op == PGU_OP_PREFETCH ? PGU_PREFETCH_DISTANCE : 1);
+	s->max_inflight = pgu_queue_depth_effective();
 	s->callback = callback;
 	s->callback_arg = arg;
 	s->sync_fd = -1;
@@ -808,45 +795,6 @@ complete_oldest(PguStream *s)
 	batch_complete(s, b);
 }
 
-/*
- * Prefetch batches: once the worker has handed a batch's advice to the
- * kernel, its slot is not needed any more.  Take the results and free the
- * slot; the batch stays in the window (the prefetch distance) until the
- * caller installs its blocks.  With wait, wait for the oldest batch that
- * still has a slot first (boundedly, as any batch wait).  A batch the worker
- * stopped without serving keeps its slot: complete_oldest serves it here.
- */
-static void
-prefetch_release_slots(PguStream *s, bool wait)
-{
-	PguBatch   *b;
-	int			i;
-
-	Assert(s->op == PGU_OP_PREFETCH);
-	for (b = s->head; b != NULL; b = b->next)
-	{
-		if (b->slot == NULL)
-			continue;
-		if (!pgu_slot_is_done(b->slot))
-		{
-			if (!wait)
-				continue;
-			wait = false;
-			if (!batch_wait(s, b))
-				continue;		/* abandoned: its slot is gone already */
-		}
-		if (b->slot->error == -ESHUTDOWN)
-			continue;
-		(void) batch_wait(s, b);	/* done: copies the results */
-		pgu_slot_free(b->slot);
-		b->slot = NULL;
-		s->slots_held--;
-		/* the staging is not ours any more; a prefetch never reads it */
-		for (i = 0; i < b->nblocks; i++)
-			b->data[i] = NULL;
-	}
-}
-
 /* Append a submitted batch to the window. */
 static void
 window_append(PguStream *s, PguBatch *b)
@@ -939,20 +887,6 @@ start_batch(PguStream *s, const char *path)
 			complete_oldest(s);
 	}
 
-	/*
-	 * Prefetches: the window is longer than the slots we may hold; give back
-	 * the slots of advice the kernel has, waiting for the oldest if we hold
-	 * queue_depth of them, and as a last resort complete batches.
-	 */
-	if (s->op == PGU_OP_PREFETCH && s->slots_held > 0)
-	{
-		prefetch_release_slots(s, false);
-		if (s->slots_held >= s->max_slots)
-			prefetch_release_slots(s, true);
-		while (s->slots_held >= s->max_slots && s->head != NULL)
-			complete_oldest(s);
-	}
-
 	b = batch_get(s);
 	strlcpy(b->path, path, MAXPGPATH);
 	s->cur = b;					/* linked: an ERROR below must not lose it */
@@ -1006,17 +940,6 @@ start_batch(PguStream *s, const char *path)
 		if (b->slot == NULL && s->local_staging == NULL)
 			local_staging_alloc(s);
 	}
-}
-
-/*
- * Keep the stream's window within about this many blocks, but never below
- * queue_depth batches (what a window of slots holds).
- */
-void
-pgu_stream_limit_window(PguStream *s, int blocks)
-{
-	s->max_inflight = Max(s->max_slots,
-						  Min(s->max_inflight, blocks / PGU_SLOT_BLOCKS));
 }
 
 /*

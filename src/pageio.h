@@ -44,7 +44,6 @@ typedef struct PguBlockResult
 
 extern PguStream *pgu_stream_begin(PguOp op, bool direct,
 								   PguBatchCallback callback, void *arg);
-extern void pgu_stream_limit_window(PguStream *s, int blocks);
 extern void pgu_stream_reserve(PguStream *stream, const char *path, int max_pending);
 extern char *pgu_stream_add(PguStream *stream, const char *path,
 							BlockNumber segblock, BlockNumber blkno,

@@ -127,7 +127,6 @@ typedef struct PrewarmWork
 	ForkNumber	fork;
 	int64		nentries;		/* blocks to prewarm */
 	int			chunk;			/* entries claimed at a time */
-	int			nparticipants;	/* the caller and the helpers planned */
 	int64		base;			/* caller's progress: blocks of earlier pieces */
 	BlockNumber first;			/* range: first block (when !is_list) */
 	bool		is_list;		/* the blocks follow the struct */
@@ -407,14 +406,6 @@ prewarm_participate(Relation rel, PrewarmWork *w, PrewarmMode mode, bool leader,
 								  false,
 								  mode == PREWARM_BUFFER ? buffer_batch_done : read_batch_done,
 								  &st);
-
-		/*
-		 * Shared work: read ahead no more than two chunks, or one
-		 * participant's window would claim the chunks that the others are
-		 * there to take (and leave them idle at the end).
-		 */
-		if (w->nparticipants > 1)
-			pgu_stream_limit_window(stream, 2 * w->chunk);
 		/* nothing to undo: we hold no buffer state across the stream */
 		pgu_stream_run(stream, prewarm_feed, &feed, NULL);
 		/* a cancel, or a helper's ERROR, is raised here */
@@ -490,7 +481,6 @@ work_piece(PrewarmWork *piece, PrewarmWork *whole, int64 start, int64 count,
 	if (whole->is_list)
 		memcpy(piece->list, whole->list + start, sizeof(BlockNumber) * count);
 	piece->chunk = prewarm_chunk(count, nparticipants);
-	piece->nparticipants = nparticipants;
 	piece->base = base;
 	pg_atomic_init_u64(&piece->next, 0);
 	pg_atomic_init_u64(&piece->done, 0);
@@ -687,7 +677,6 @@ prewarm_work(Relation rel, PrewarmWork *w, PrewarmMode mode)
 	if (nhelpers == 0)
 	{
 		w->chunk = prewarm_chunk(w->nentries, 1);
-		w->nparticipants = 1;
 		w->base = 0;
 		pg_atomic_init_u64(&w->next, 0);
 		pg_atomic_init_u64(&w->done, 0);
