@@ -207,6 +207,9 @@ pgu_buf_read_run(Relation rel, ForkNumber fork, BlockNumber first, int nblocks)
 
 	/* pins at once: no more than this backend's share, as core limits them */
 	limit = Min(limit, NBuffers / (MaxBackends + NUM_AUXILIARY_PROCS));
+	/* local buffers (our own temporary tables) have limits of their own */
+	if (RelationUsesLocalBuffers(rel))
+		limit = 1;
 	limit = Max(limit, 1);
 
 	for (i = 0; i < MAX_IO_COMBINE_LIMIT; i++)

@@ -346,11 +346,14 @@ prewarm_feed(PguStream *stream, void *arg)
 				return;
 			blkno = work_block(w, f->pos++);
 
+			/*
+			 * Cached (or being read by somebody): core finds it at once.  It
+			 * may have been evicted since, or not be valid yet, and then core
+			 * reads it here: with interrupts allowed, as any install.
+			 */
 			if (buffer && pgu_buf_is_cached(st->rel, st->fork, blkno))
 			{
-				ReleaseBuffer(ReadBufferExtended(st->rel, st->fork, blkno,
-												 RBM_NORMAL, NULL));
-				count_done(st, 1);
+				install_run(st, blkno, 1);
 				continue;
 			}
 			if (blkno / RELSEG_SIZE != cur_seg)
