@@ -532,7 +532,8 @@ PERL
         # logs of the failed files only: regress_log_<test> and <test>_<node>.log
         failed_files=$(awk -F'\t' '$1 == "FAIL" { sub(/\.pl$/, "", $2); print $2 }' "$SCRATCH/.tap.summary")
         for base in $failed_files; do
-            for f in "$SCRATCH/tmp_check/log/regress_log_$base" "$SCRATCH/tmp_check/log/${base}"_*.log; do
+            # (tmp_check/log on 15; log on 17 and later)
+            for f in "$SCRATCH"/{tmp_check/log,log}/regress_log_"$base" "$SCRATCH"/{tmp_check/log,log}/"${base}"_*.log; do
                 [ -f "$f" ] || continue
                 log "tail of $f"
                 tail -n 80 "$f"

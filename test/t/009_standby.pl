@@ -32,6 +32,9 @@ my $primary = pgu_node(
 shared_buffers = 48MB
 checkpoint_timeout = 30s
 max_wal_size = 128MB
+# pgbench's WAL outruns a standby busy prewarming on 2 CPUs: keep it, or
+# the walsender finds the segments it still has to send removed
+wal_keep_size = 1GB
 });
 my $nblocks = make_table($primary, 'postgres', 't', 64);
 my $nrows = $primary->safe_psql('postgres', 'SELECT count(*) FROM t');
