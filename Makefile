@@ -18,7 +18,7 @@ OBJS = \
 	src/worker.o
 
 EXTENSION = pg_uring
-DATA = pg_uring--1.0.sql pg_uring--1.1.sql pg_uring--1.0--1.1.sql
+DATA = pg_uring--1.0.sql pg_uring--1.1.sql pg_uring--1.2.sql pg_uring--1.0--1.1.sql pg_uring--1.1--1.2.sql
 PGFILEDESC = "pg_uring - batched asynchronous page I/O through io_uring"
 
 SHLIB_LINK += -luring

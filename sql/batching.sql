@@ -21,7 +21,7 @@ SELECT :bt_blocks > 2000 AS big_enough;
 -- both rows of pg_uring_stats side by side, and the state of the ring
 CREATE VIEW bt_now AS
   SELECT st.ring_up,
-         r.requests, r.reads, r.blocks_read, r.bytes_read, r.combined_ios,
+         r.requests, r.reads, r.blocks_read, r.read_bytes, r.combined_ios,
          r.enter_calls, r.sqes_submitted, r.cqes_reaped, r.errors,
          r.fallback_ios,
          s.requests AS s_requests, s.reads AS s_reads,
@@ -38,7 +38,7 @@ SELECT pg_uring_prewarm('bt', 'read') = :bt_blocks AS all_blocks;
 SELECT c AS "check", ok
   FROM bt_now, LATERAL (VALUES
     (1, 'ring read every block',            blocks_read = :bt_blocks),
-    (2, 'bytes_read = blocks_read * 8192',  bytes_read = blocks_read * 8192),
+    (2, 'read_bytes = blocks_read * 8192',  read_bytes = blocks_read * 8192),
     (3, '>= 8 blocks per request',          requests > 0 AND requests * 8 <= blocks_read),
     (4, 'enter_calls * 8 < blocks_read',    enter_calls > 0 AND enter_calls * 8 < blocks_read),
     (5, 'adjacent blocks combined',         combined_ios > 0 AND reads < blocks_read),

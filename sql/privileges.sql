@@ -30,7 +30,9 @@ SELECT f AS function,
                     'pg_uring_latency()',
                     'pg_uring_status()',
                     'pg_uring_progress()',
-                    'pg_uring_stats_reset()']) WITH ORDINALITY AS t(f, i)
+                    'pg_uring_waits()',
+                    'pg_uring_inflight()',
+                    'pg_uring_stats_reset(text)']) WITH ORDINALITY AS t(f, i)
  ORDER BY i;
 
 -- error-or-value, as in prewarm.sql: the value, or
@@ -205,9 +207,11 @@ SET ROLE regress_pgu_plain;
 SELECT count(*) FROM pg_uring_stats;
 SELECT count(*) FROM pg_uring_status;
 SELECT count(*) FROM pg_uring_latency;
+SELECT count(*) FROM pg_uring_waits;
 SELECT count(*) FROM pg_uring_stats();
 SELECT pg_uring_stats_reset();
 SET ROLE regress_pgu_monitor;
+SELECT count(*) AS waits_rows FROM pg_uring_waits;
 SELECT count(*) AS stats_rows FROM pg_uring_stats;
 SELECT count(*) AS status_rows FROM pg_uring_status;
 SELECT count(*) > 0 AS latency_rows FROM pg_uring_latency;
@@ -215,11 +219,11 @@ SELECT pg_uring_stats_reset();
 RESET ROLE;
 SELECT pg_uring_stats_reset();
 -- reset may be granted, like core's pg_stat_reset()
-GRANT EXECUTE ON FUNCTION pg_uring_stats_reset() TO regress_pgu_monitor;
+GRANT EXECUTE ON FUNCTION pg_uring_stats_reset(text) TO regress_pgu_monitor;
 SET ROLE regress_pgu_monitor;
 SELECT pg_uring_stats_reset();
 RESET ROLE;
-REVOKE EXECUTE ON FUNCTION pg_uring_stats_reset() FROM regress_pgu_monitor;
+REVOKE EXECUTE ON FUNCTION pg_uring_stats_reset(text) FROM regress_pgu_monitor;
 
 DROP TABLE priv_tab, priv_cols, priv_calls, priv_results, priv_other CASCADE;
 DROP SEQUENCE priv_seq;

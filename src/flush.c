@@ -50,6 +50,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "portability/instr_time.h"
 #include "storage/bufmgr.h"
 #include "storage/bufpage.h"
 #include "storage/checksum.h"
@@ -124,12 +125,19 @@ register_segment(Relation rel, const PguBufRef *ref, const char *path)
 		int			fd = OpenTransientFile(path, O_RDWR | PG_BINARY);
 		int			rc = -1;
 
+		instr_time	start;
+		instr_time	took;
+
+		INSTR_TIME_SET_CURRENT(start);
 		if (fd >= 0)
 		{
 			pgstat_report_wait_start(WAIT_EVENT_DATA_FILE_SYNC);
 			rc = pg_fsync(fd);
 			pgstat_report_wait_end();
 		}
+		INSTR_TIME_SET_CURRENT(took);
+		INSTR_TIME_SUBTRACT(took, start);
+		pgu_count(PGU_PATH_SYNC, PGU_C_FSYNC_TIME_US, INSTR_TIME_GET_MICROSEC(took));
 		if (rc < 0)
 		{
 			int			save_errno = errno;
@@ -315,15 +323,17 @@ flush_feed(PguStream *stream, void *arg)
 
 /* Write back every dirty buffer in items[]. */
 static void
-flush_items(Relation rel, FlushItem *items, int nitems, FlushState *st)
+flush_items(Relation rel, const char *operation, FlushItem *items, int nitems,
+			FlushState *st)
 {
 	PguStream  *stream;
 	FlushFeed	feed;
 	int			i;
 
 	st->pin_limit = Min(pgu_buf_pin_limit(), (pgu_queue_depth_effective() + 1) * PGU_SLOT_BLOCKS);
-	pgu_progress_start("flush", RelationGetRelid(rel), nitems);
+	pgu_progress_start(operation, RelationGetRelid(rel), nitems);
 	pgu_progress_quiet();
+	pgu_progress_set_phase("writing buffers");
 	stream = pgu_stream_begin(PGU_OP_WRITE, false,
 							  write_batch_done, st);
 	pgu_stream_count_relation_io(stream);
@@ -333,6 +343,7 @@ flush_items(Relation rel, FlushItem *items, int nitems, FlushState *st)
 	pgu_stream_run(stream, flush_feed, &feed, pgu_buf_abort_writes);
 
 	/* the stream is over: nothing in flight, no pins, interrupts resumed */
+	pgu_progress_set_phase("writing busy buffers");
 	for (i = 0; i < nitems; i++)
 	{
 		if (items[i].deferred)
@@ -341,7 +352,7 @@ flush_items(Relation rel, FlushItem *items, int nitems, FlushState *st)
 			flush_deferred(st, &items[i]);
 		}
 	}
-	pgu_progress_end();
+	/* the caller ends the progress row (evict has a phase more) */
 }
 
 /* Open a relation for flush or evict: owner only, shared buffers only. */
@@ -393,7 +404,8 @@ pg_uring_flush(PG_FUNCTION_ARGS)
 	int64		vals[3];
 
 	items = collect_items(rel, &nitems);
-	flush_items(rel, items, nitems, &st);
+	flush_items(rel, "flush", items, nitems, &st);
+	pgu_progress_end();
 	relation_close(rel, AccessShareLock);
 
 	vals[0] = st.flushed;
@@ -416,17 +428,24 @@ pg_uring_evict(PG_FUNCTION_ARGS)
 	int			i;
 
 	items = collect_items(rel, &nitems);
-	flush_items(rel, items, nitems, &st);
+	flush_items(rel, "evict", items, nitems, &st);
 
+	pgu_progress_set_phase("dropping buffers");
 	for (i = 0; i < nitems; i++)
 	{
+		PGU_FAULT_DELAY(PGU_FP_DROP_DELAY);
 		if (pgu_buf_evict(rel, &items[i].ref))
 			evicted++;
 		else
 			skipped++;
 		if ((i & 1023) == 0)
+		{
 			CHECK_FOR_INTERRUPTS();
+			pgu_progress_record(i, (int64) i * BLCKSZ);
+		}
 	}
+	pgu_progress_record(nitems, (int64) nitems * BLCKSZ);
+	pgu_progress_end();
 	relation_close(rel, AccessShareLock);
 
 	vals[0] = evicted;

@@ -67,6 +67,7 @@
 
 #include "faults.h"
 #include "pageio.h"
+#include "progress.h"
 #include "stats.h"
 
 struct PguBatch
@@ -540,7 +541,7 @@ sync_execute(PguStream *s, PguBatch *b)
 		pgstat_report_wait_end();
 		INSTR_TIME_SET_CURRENT(now);
 		INSTR_TIME_SUBTRACT(now, start);
-		pgu_count_latency(PGU_PATH_SYNC, INSTR_TIME_GET_MICROSEC(now));
+		pgu_count_latency(PGU_PATH_SYNC, write, INSTR_TIME_GET_MICROSEC(now));
 		INSTR_TIME_ADD(b->io_time, now);
 
 		io->result = (int32) (int64) done;
@@ -595,8 +596,24 @@ batch_abandon(PguStream *s, PguBatch *b, int err)
  * abandoned instead (see the rules at the top of this file); its results
  * then say -ECANCELED or -ESHUTDOWN.
  */
+static bool batch_wait_inner(PguStream *s, PguBatch *b);
+
 static bool
 batch_wait(PguStream *s, PguBatch *b)
+{
+	bool		done;
+
+	if (b->slot == NULL || pgu_slot_is_done(b->slot))
+		return batch_wait_inner(s, b);
+	pgu_wait_report_begin(PGU_WAIT_BATCH);	/* shown in pg_uring_waits */
+	done = batch_wait_inner(s, b);
+	pgu_wait_report_end();
+	return done;
+}
+
+/* batch_wait without the wait report. */
+static bool
+batch_wait_inner(PguStream *s, PguBatch *b)
 {
 	PguSlot    *slot = b->slot;
 	TimestampTz gone_since = 0;

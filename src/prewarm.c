@@ -560,6 +560,8 @@ prewarm_parallel(Relation rel, PrewarmWork *whole, int64 start, int64 count,
 		 * helpers' messages (an ERROR is re-thrown here, with its context)
 		 * and show their progress.  We hold nothing, so we may wait.
 		 */
+		pgu_progress_set_phase("waiting for helpers");
+		pgu_wait_report_begin(PGU_WAIT_PREWARM_HELPERS);
 		for (;;)
 		{
 			bool		alive = false;
@@ -578,6 +580,8 @@ prewarm_parallel(Relation rel, PrewarmWork *whole, int64 start, int64 count,
 							 100L, pgu_wait_event(PGU_WAIT_PREWARM_HELPERS));
 			ResetLatch(MyLatch);
 		}
+		pgu_wait_report_end();
+		pgu_progress_set_phase("prewarming");
 	}
 
 	/* the helpers' last messages; an ERROR of one is re-thrown here */
@@ -676,6 +680,7 @@ prewarm_work(Relation rel, PrewarmWork *w, PrewarmMode mode)
 	 */
 	pgu_progress_start(mode == PREWARM_BUFFER ? "prewarm buffer" : "prewarm read",
 					   RelationGetRelid(rel), w->nentries);
+	pgu_progress_set_phase("prewarming");
 	nhelpers = mode == PREWARM_BUFFER ? prewarm_helpers(rel, w->nentries) : 0;
 	if (nhelpers == 0)
 	{

@@ -7,6 +7,12 @@
  * it brackets each update with a change counter (as core's backend status
  * does), and readers retry until they see an even, unchanged counter.
  *
+ * The entry also says what the backend waits on inside pg_uring, if
+ * anything (pg_uring_waits): a request slot, a batch, the verify rate
+ * limit or its prewarm helpers.  Waits are shown whether or not an
+ * operation row is (a prewarm helper has none).  Transaction end and exit
+ * clear both.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -28,14 +34,29 @@
 
 #include "pg_uring.h"
 #include "progress.h"
+#include "queue.h"
 #include "stats.h"
 
 PG_FUNCTION_INFO_V1(pg_uring_progress);
 PG_FUNCTION_INFO_V1(pg_uring_progress_1_1);
+PG_FUNCTION_INFO_V1(pg_uring_progress_1_2);
+PG_FUNCTION_INFO_V1(pg_uring_waits);
 
-/* Columns of pg_uring_progress(): extension version 1.0, and 1.1 */
+/* Columns of pg_uring_progress(): extension version 1.0, 1.1 and 1.2 */
 #define PGU_PROGRESS_COLS_1_0	7
-#define PGU_PROGRESS_COLS	10
+#define PGU_PROGRESS_COLS_1_1	10
+#define PGU_PROGRESS_COLS	13
+
+/* Columns of pg_uring_waits() */
+#define PGU_WAITS_COLS			6
+
+/* The versions of pg_uring_progress()'s SQL definition */
+typedef enum PguProgressVersion
+{
+	PGU_PROGRESS_V1_0,
+	PGU_PROGRESS_V1_1,
+	PGU_PROGRESS_V1_2
+} PguProgressVersion;
 
 typedef struct PguProgress
 {
@@ -49,6 +70,14 @@ typedef struct PguProgress
 	int64		blocks_total;
 	int64		bytes;
 	TimestampTz started;
+	char		phase[32];
+	int64		relations_done;
+	int64		relations_total;	/* -1: not a multi-relation operation */
+	/* what the backend waits on (any time, not only in an operation) */
+	int			wait_pid;		/* 0: not waiting */
+	Oid			wait_userid;
+	int			wait_event;		/* PguWaitEvent */
+	TimestampTz wait_since;
 } PguProgress;
 
 static PguProgress *progress = NULL;
@@ -58,20 +87,45 @@ static TimestampTz last_notice = 0;
 static bool quiet = false;		/* no NOTICEs for the current operation */
 static bool callbacks_registered = false;
 
-/* Transaction end (an ERROR included): no operation can outlive it. */
+/* Transaction end (an ERROR included): no operation or wait outlives it. */
 static void
 progress_xact_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT ||
 		event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PARALLEL_COMMIT)
+	{
+		pgu_wait_report_end();
 		pgu_progress_end();
+	}
 }
 
 /* Process exit. */
 static void
 progress_exit_callback(int code, Datum arg)
 {
+	pgu_wait_report_end();
 	pgu_progress_end();
+}
+
+/* Our entry, or NULL (no shared memory, no PGPROC slot of a backend). */
+static PguProgress *
+own_entry(void)
+{
+	if (progress == NULL || MyProc == NULL || PGU_MY_PROCNO() >= nprogress)
+		return NULL;
+	return &progress[PGU_MY_PROCNO()];
+}
+
+/* The callbacks that clear our entry, registered once per process. */
+static void
+register_callbacks(void)
+{
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(progress_xact_callback, NULL);
+		before_shmem_exit(progress_exit_callback, (Datum) 0);
+		callbacks_registered = true;
+	}
 }
 
 /* Shared memory for the progress array. */
@@ -100,20 +154,76 @@ pgu_progress_shmem_init(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
-/* Begin writing our entry. */
+/* Begin writing entry e (ours). */
 static inline void
-begin_write(void)
+begin_write_entry(PguProgress *e)
 {
-	pg_atomic_fetch_add_u32(&my_progress->changecount, 1);
+	pg_atomic_fetch_add_u32(&e->changecount, 1);
 	pg_write_barrier();
 }
 
-/* Finish writing our entry. */
+/* Finish writing entry e (ours). */
+static inline void
+end_write_entry(PguProgress *e)
+{
+	pg_write_barrier();
+	pg_atomic_fetch_add_u32(&e->changecount, 1);
+}
+
+/* Begin writing our operation's entry. */
+static inline void
+begin_write(void)
+{
+	begin_write_entry(my_progress);
+}
+
+/* Finish writing our operation's entry. */
 static inline void
 end_write(void)
 {
-	pg_write_barrier();
-	pg_atomic_fetch_add_u32(&my_progress->changecount, 1);
+	end_write_entry(my_progress);
+}
+
+/*
+ * We wait on event (a PguWaitEvent) inside pg_uring.  Kept, with its start
+ * time, if we already wait on the same event.  Never ERRORs: may be called
+ * with anything held.
+ */
+void
+pgu_wait_report_begin(int event)
+{
+	PguProgress *e = own_entry();
+
+	if (e == NULL)
+		return;
+	if (e->wait_pid == MyProcPid && e->wait_event == event)
+		return;
+	if (!callbacks_registered)
+	{
+		/* registering may ERROR: only where that is safe (nothing held) */
+		if (!INTERRUPTS_CAN_BE_PROCESSED())
+			return;
+		register_callbacks();
+	}
+	begin_write_entry(e);
+	e->wait_event = event;
+	e->wait_userid = GetSessionUserId();
+	e->wait_since = GetCurrentTimestamp();
+	e->wait_pid = MyProcPid;
+	end_write_entry(e);
+}
+
+/* The wait is over.  Never ERRORs. */
+void
+pgu_wait_report_end(void)
+{
+	PguProgress *e = own_entry();
+
+	if (e == NULL || e->wait_pid == 0)
+		return;
+	begin_write_entry(e);
+	e->wait_pid = 0;
+	end_write_entry(e);
 }
 
 /* Announce an operation of this backend. */
@@ -121,15 +231,10 @@ void
 pgu_progress_start(const char *operation, Oid relid, int64 total_blocks)
 {
 	my_progress = NULL;
-	if (progress == NULL || MyProc == NULL || PGU_MY_PROCNO() >= nprogress)
+	if (own_entry() == NULL)
 		return;
-	if (!callbacks_registered)
-	{
-		RegisterXactCallback(progress_xact_callback, NULL);
-		before_shmem_exit(progress_exit_callback, (Datum) 0);
-		callbacks_registered = true;
-	}
-	my_progress = &progress[PGU_MY_PROCNO()];
+	register_callbacks();
+	my_progress = own_entry();
 	begin_write();
 	my_progress->pid = MyProcPid;
 	my_progress->userid = GetSessionUserId();	/* as core's backend status */
@@ -140,6 +245,9 @@ pgu_progress_start(const char *operation, Oid relid, int64 total_blocks)
 	my_progress->blocks_total = total_blocks;
 	my_progress->bytes = 0;
 	my_progress->started = GetCurrentTimestamp();
+	my_progress->phase[0] = '\0';
+	my_progress->relations_done = 0;
+	my_progress->relations_total = -1;
 	end_write();
 	last_notice = my_progress->started;
 	quiet = false;
@@ -164,6 +272,29 @@ pgu_progress_set_relation(Oid relid, int64 total_blocks)
 	begin_write();
 	my_progress->relid = relid;
 	my_progress->blocks_total += total_blocks;
+	end_write();
+}
+
+/* The operation enters a phase (a short lower-case text, as core's). */
+void
+pgu_progress_set_phase(const char *phase)
+{
+	if (my_progress == NULL)
+		return;
+	begin_write();
+	strlcpy(my_progress->phase, phase, sizeof(my_progress->phase));
+	end_write();
+}
+
+/* Relations done of total, for an operation over many relations. */
+void
+pgu_progress_set_relations(int64 done, int64 total)
+{
+	if (my_progress == NULL)
+		return;
+	begin_write();
+	my_progress->relations_done = done;
+	my_progress->relations_total = total;
 	end_write();
 }
 
@@ -224,16 +355,35 @@ pgu_progress_end(void)
 	my_progress = NULL;
 }
 
+/* A consistent copy of entry i (see the top of this file). */
+static void
+read_entry(int i, PguProgress *copy)
+{
+	for (;;)
+	{
+		uint32		before = pg_atomic_read_u32(&progress[i].changecount);
+
+		pg_read_barrier();
+		memcpy(copy, &progress[i], sizeof(*copy));
+		pg_read_barrier();
+		if ((before & 1) == 0 &&
+			before == pg_atomic_read_u32(&progress[i].changecount))
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
 /*
  * SQL: one row per backend running a pg_uring operation.  As in core's
  * pg_stat_progress_* views, a user sees the operations of roles whose
  * privileges he has; pg_read_all_stats (pg_monitor) sees them all.
  */
 static void
-progress_internal(FunctionCallInfo fcinfo, bool v1_0)
+progress_internal(FunctionCallInfo fcinfo, PguProgressVersion v)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	int			ncols = v1_0 ? PGU_PROGRESS_COLS_1_0 : PGU_PROGRESS_COLS;
+	int			ncols = v == PGU_PROGRESS_V1_0 ? PGU_PROGRESS_COLS_1_0 :
+		v == PGU_PROGRESS_V1_1 ? PGU_PROGRESS_COLS_1_1 : PGU_PROGRESS_COLS;
 	bool		all;
 	int			i;
 
@@ -251,66 +401,67 @@ progress_internal(FunctionCallInfo fcinfo, bool v1_0)
 		bool		nulls[PGU_PROGRESS_COLS] = {0};
 		NameData	dbname;
 		char	   *datname;
+		int			col = 0;
 
-		for (;;)
-		{
-			uint32		before = pg_atomic_read_u32(&progress[i].changecount);
-
-			pg_read_barrier();
-			memcpy(&copy, &progress[i], sizeof(copy));
-			pg_read_barrier();
-			if ((before & 1) == 0 &&
-				before == pg_atomic_read_u32(&progress[i].changecount))
-				break;
-			CHECK_FOR_INTERRUPTS();
-		}
+		read_entry(i, &copy);
 		if (copy.pid == 0)
 			continue;
 		if (!all && !has_privs_of_role(GetUserId(), copy.userid))
 			continue;
 
-		values[0] = Int32GetDatum(copy.pid);
-		values[1] = ObjectIdGetDatum(copy.datid);
-		datname = OidIsValid(copy.datid) ? get_database_name(copy.datid) : NULL;
-		if (datname != NULL)
+		/* 1.0: pid, operation, relation, blocks, bytes, started_at */
+		values[col++] = Int32GetDatum(copy.pid);
+		if (v >= PGU_PROGRESS_V1_1)
 		{
-			namestrcpy(&dbname, datname);
-			values[2] = NameGetDatum(&dbname);
+			values[col++] = ObjectIdGetDatum(copy.datid);
+			datname = OidIsValid(copy.datid) ? get_database_name(copy.datid) : NULL;
+			if (datname != NULL)
+			{
+				namestrcpy(&dbname, datname);
+				values[col++] = NameGetDatum(&dbname);
+			}
+			else
+				nulls[col++] = true;
 		}
-		else
-			nulls[2] = true;
-		values[3] = CStringGetTextDatum(copy.operation);
+		values[col++] = CStringGetTextDatum(copy.operation);
+		if (v >= PGU_PROGRESS_V1_2)
+		{
+			if (copy.phase[0] != '\0')
+				values[col++] = CStringGetTextDatum(copy.phase);
+			else
+				nulls[col++] = true;
+		}
 		/* a regclass means something only in the database it is from */
 		if (OidIsValid(copy.relid) && copy.datid == MyDatabaseId)
-			values[4] = ObjectIdGetDatum(copy.relid);
+			values[col++] = ObjectIdGetDatum(copy.relid);
 		else
-			nulls[4] = true;
-		values[5] = Int64GetDatum(copy.blocks_done);
-		values[6] = Int64GetDatum(copy.blocks_total);
-		values[7] = Int64GetDatum(copy.bytes);
-		values[8] = TimestampTzGetDatum(copy.started);
-		if (OidIsValid(copy.relid))
-			values[9] = ObjectIdGetDatum(copy.relid);
-		else
-			nulls[9] = true;
-		if (v1_0)
+			nulls[col++] = true;
+		values[col++] = Int64GetDatum(copy.blocks_done);
+		values[col++] = Int64GetDatum(copy.blocks_total);
+		values[col++] = Int64GetDatum(copy.bytes);
+		if (v >= PGU_PROGRESS_V1_2)
 		{
-			/* 1.0: pid, operation, relation, blocks, bytes, started_at */
-			Datum		v0[PGU_PROGRESS_COLS_1_0];
-			bool		n0[PGU_PROGRESS_COLS_1_0];
-			int			k;
-
-			v0[0] = values[0];
-			n0[0] = nulls[0];
-			for (k = 1; k < PGU_PROGRESS_COLS_1_0; k++)
+			if (copy.relations_total >= 0)
 			{
-				v0[k] = values[k + 2];
-				n0[k] = nulls[k + 2];
+				values[col++] = Int64GetDatum(copy.relations_done);
+				values[col++] = Int64GetDatum(copy.relations_total);
 			}
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v0, n0);
+			else
+			{
+				nulls[col++] = true;
+				nulls[col++] = true;
+			}
 		}
-		else
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		values[col++] = TimestampTzGetDatum(copy.started);
+		if (v >= PGU_PROGRESS_V1_1)
+		{
+			if (OidIsValid(copy.relid))
+				values[col++] = ObjectIdGetDatum(copy.relid);
+			else
+				nulls[col++] = true;
+		}
+		Assert(col == ncols);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 }
 
@@ -318,7 +469,7 @@ progress_internal(FunctionCallInfo fcinfo, bool v1_0)
 Datum
 pg_uring_progress(PG_FUNCTION_ARGS)
 {
-	progress_internal(fcinfo, true);
+	progress_internal(fcinfo, PGU_PROGRESS_V1_0);
 	return (Datum) 0;
 }
 
@@ -326,6 +477,80 @@ pg_uring_progress(PG_FUNCTION_ARGS)
 Datum
 pg_uring_progress_1_1(PG_FUNCTION_ARGS)
 {
-	progress_internal(fcinfo, false);
+	progress_internal(fcinfo, PGU_PROGRESS_V1_1);
+	return (Datum) 0;
+}
+
+/* SQL (1.2): pg_uring_progress(), with the phase and relation counts */
+Datum
+pg_uring_progress_1_2(PG_FUNCTION_ARGS)
+{
+	progress_internal(fcinfo, PGU_PROGRESS_V1_2);
+	return (Datum) 0;
+}
+
+/* The name of a wait, as pg_stat_activity shows it on 17 and 18. */
+static const char *
+wait_event_name(int event)
+{
+	switch (event)
+	{
+		case PGU_WAIT_BATCH:
+			return "PgUringBatch";
+		case PGU_WAIT_SLOT:
+			return "PgUringSlot";
+		case PGU_WAIT_VERIFY_RATE:
+			return "PgUringVerifyRate";
+		case PGU_WAIT_WORKER_MAIN:
+			return "PgUringWorkerMain";
+		case PGU_WAIT_PREWARM_HELPERS:
+			return "PgUringPrewarmHelpers";
+	}
+	return "unknown";
+}
+
+/*
+ * SQL: one row per backend waiting inside pg_uring: on what, since when,
+ * its place in line for a request slot, and how many slots it holds.
+ * pg_monitor only (granted in the SQL), as pg_uring_inflight.
+ */
+Datum
+pg_uring_waits(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TimestampTz now = GetCurrentTimestamp();
+	int			i;
+
+	pgu_check_loaded();
+	InitMaterializedSRF(fcinfo, 0);
+	pgu_check_result_columns(rsinfo, "pg_uring_waits()", PGU_WAITS_COLS);
+	if (progress == NULL)
+		return (Datum) 0;
+
+	for (i = 0; i < nprogress; i++)
+	{
+		PguProgress copy;
+		Datum		values[PGU_WAITS_COLS];
+		bool		nulls[PGU_WAITS_COLS] = {0};
+		long		secs;
+		int			usecs;
+		int			pos;
+
+		read_entry(i, &copy);
+		if (copy.wait_pid == 0)
+			continue;
+		values[0] = Int32GetDatum(copy.wait_pid);
+		values[1] = CStringGetTextDatum(wait_event_name(copy.wait_event));
+		values[2] = TimestampTzGetDatum(copy.wait_since);
+		TimestampDifference(copy.wait_since, now, &secs, &usecs);
+		values[3] = Float8GetDatum((double) secs + usecs / 1000000.0);
+		pos = copy.wait_event == PGU_WAIT_SLOT ? pgu_queue_waiter_position(copy.wait_pid) : 0;
+		if (pos > 0)
+			values[4] = Int32GetDatum(pos);
+		else
+			nulls[4] = true;
+		values[5] = Int32GetDatum(pgu_queue_slots_held(copy.wait_pid));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
 	return (Datum) 0;
 }

@@ -23,6 +23,15 @@
  * use.  Slots being filled are never reclaimed: only their owner touches
  * them (its exit hook frees them; a crash reinitializes shared memory).
  *
+ * Slot waits are first come, first served.  A backend that sleeps for a
+ * slot joins the waiter list (a FIFO under the mutex, one entry per PGPROC
+ * slot); of the free slots, the first free_count waiters may take one,
+ * and a caller that does not wait may take one only when more slots are
+ * free than backends wait.  A waiter leaves the list when it took a slot,
+ * when its wait ends without one (time-out, cancel, no worker), on ERROR
+ * (PG_CATCH) and at exit (before_shmem_exit), so an entry never outlives
+ * its wait.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -30,15 +39,27 @@
 #include <errno.h>
 
 #include "access/parallel.h"
+#include "lib/ilist.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/ipc.h"
 #include "storage/proc.h"
 #include "storage/procsignal.h"
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
+#include "progress.h"
 #include "queue.h"
 #include "stats.h"
+
+/* A backend waiting for a free slot (one per PGPROC slot, under the mutex). */
+typedef struct PguWaiter
+{
+	dlist_node	node;			/* in PguShared.waiters while waiting */
+	int			pid;
+	bool		waiting;
+	TimestampTz since;
+} PguWaiter;
 
 struct PguShared
 {
@@ -59,7 +80,12 @@ struct PguShared
 	int		   *fifo;			/* circular, nslots entries */
 	int		   *freelist;		/* stack, nslots entries */
 
-	ConditionVariable slot_freed;	/* signalled when a slot is freed */
+	ConditionVariable slot_freed;	/* broadcast when a slot is freed */
+
+	dlist_head	waiters;		/* slot waiters, first come first */
+	int			nwaiters;
+	int			nwaiter_entries;	/* MaxBackends */
+	PguWaiter  *waiter_entries;	/* indexed by pgprocno */
 
 	PguSlot		slots[FLEXIBLE_ARRAY_MEMBER];
 };
@@ -75,6 +101,8 @@ queue_struct_size(void)
 	size = offsetof(PguShared, slots);
 	size = add_size(size, mul_size(pgu_queue_size, sizeof(PguSlot)));
 	size = add_size(size, mul_size(pgu_queue_size, sizeof(int) * 2));
+	size = MAXALIGN(size);
+	size = add_size(size, mul_size(MaxBackends, sizeof(PguWaiter)));
 	return MAXALIGN(size);
 }
 
@@ -114,6 +142,12 @@ pgu_shmem_init(void)
 		pgu_shared->fifo = (int *) (base + offsetof(PguShared, slots) +
 									pgu_queue_size * sizeof(PguSlot));
 		pgu_shared->freelist = pgu_shared->fifo + pgu_queue_size;
+		pgu_shared->waiter_entries = (PguWaiter *)
+			(base + MAXALIGN(offsetof(PguShared, slots) +
+							 pgu_queue_size * sizeof(PguSlot) +
+							 pgu_queue_size * sizeof(int) * 2));
+		pgu_shared->nwaiter_entries = MaxBackends;
+		dlist_init(&pgu_shared->waiters);
 		ConditionVariableInit(&pgu_shared->slot_freed);
 		pgu_shared->ring.state = PGU_RING_NOT_STARTED;
 
@@ -217,70 +251,217 @@ pgu_worker_alive(uint64 generation)
  * flight must not wait at all: they consume their own completions first,
  * which frees slots.
  */
+/* Our waiter entry, or NULL where we cannot wait in line (no PGPROC slot). */
+static PguWaiter *
+my_waiter(void)
+{
+	if (MyProc == NULL || PGU_MY_PROCNO() >= pgu_shared->nwaiter_entries)
+		return NULL;
+	return &pgu_shared->waiter_entries[PGU_MY_PROCNO()];
+}
+
+/*
+ * Mutex held: may the caller take a free slot now?  A waiter may when it is
+ * among the first free_count waiters; anybody else when more slots are
+ * free than backends wait.
+ */
+static bool
+may_take_slot(PguWaiter *w)
+{
+	dlist_iter	iter;
+	int			pos = 0;
+
+	if (pgu_shared->free_count <= 0)
+		return false;
+	if (w == NULL || !w->waiting)
+		return pgu_shared->free_count > pgu_shared->nwaiters;
+	dlist_foreach(iter, &pgu_shared->waiters)
+	{
+		if (pos >= pgu_shared->free_count)
+			return false;
+		if (dlist_container(PguWaiter, node, iter.cur) == w)
+			return true;
+		pos++;
+	}
+	return false;
+}
+
+/* Mutex held: leave the waiter list. */
+static void
+waiter_leave(PguWaiter *w)
+{
+	if (w != NULL && w->waiting)
+	{
+		dlist_delete(&w->node);
+		w->waiting = false;
+		w->pid = 0;
+		pgu_shared->nwaiters--;
+	}
+}
+
+/*
+ * Leave the waiter list without a slot; if slots are free, the waiters
+ * behind us may now take them.
+ */
+static void
+waiter_give_up(void)
+{
+	PguWaiter  *w = my_waiter();
+	bool		wake = false;
+
+	if (w == NULL)
+		return;
+	SpinLockAcquire(&pgu_shared->mutex);
+	if (w->waiting)
+	{
+		waiter_leave(w);
+		wake = pgu_shared->free_count > 0 && pgu_shared->nwaiters > 0;
+	}
+	SpinLockRelease(&pgu_shared->mutex);
+	if (wake)
+		ConditionVariableBroadcast(&pgu_shared->slot_freed);
+}
+
+/* Exit: never leave an entry in the waiter list behind. */
+static void
+waiter_exit_callback(int code, Datum arg)
+{
+	if (pgu_shared != NULL)
+		waiter_give_up();
+}
+
+/*
+ * The sleeping part of pgu_slot_alloc: in line with the other waiters, for
+ * at most timeout_ms.  Returns the index of the slot taken, or -1.
+ */
+static int
+slot_wait(int timeout_ms, bool *timed_out)
+{
+	static bool exit_callback_registered = false;
+	PguWaiter  *volatile w = my_waiter();
+	TimestampTz deadline;
+	volatile int idx = -1;
+
+	/* registered before we can be in the list */
+	if (w != NULL && !exit_callback_registered)
+	{
+		before_shmem_exit(waiter_exit_callback, (Datum) 0);
+		exit_callback_registered = true;
+	}
+
+	pgu_count(PGU_PATH_RING, PGU_C_QUEUE_FULL_WAITS, 1);
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	pgu_wait_report_begin(PGU_WAIT_SLOT);
+
+	PG_TRY();
+	{
+		for (;;)
+		{
+			bool		accepting;
+			TimestampTz now;
+			long		sleep_ms;
+
+			SpinLockAcquire(&pgu_shared->mutex);
+			if (w != NULL && !w->waiting)
+			{
+				w->pid = MyProcPid;
+				w->since = GetCurrentTimestamp();
+				w->waiting = true;
+				dlist_push_tail(&pgu_shared->waiters, &w->node);
+				pgu_shared->nwaiters++;
+			}
+			if (may_take_slot(w))
+			{
+				idx = pgu_shared->freelist[--pgu_shared->free_count];
+				waiter_leave(w);
+			}
+			accepting = pgu_shared->accepting;
+			SpinLockRelease(&pgu_shared->mutex);
+
+			if (idx >= 0)
+				break;
+			/* no worker to free slots for, or the caller is being cancelled */
+			if (!accepting || QueryCancelPending || ProcDiePending ||
+				ParallelMessagePending)
+				break;
+			/* DROP DATABASE and DROP TABLESPACE must not wait for a free slot */
+			if (ProcSignalBarrierPending)
+				ProcessProcSignalBarrier();
+
+			now = GetCurrentTimestamp();
+			if (now >= deadline)
+			{
+				if (timed_out)
+					*timed_out = true;
+				break;
+			}
+			/* timed, so that a lost wakeup cannot stall us */
+			sleep_ms = Min((deadline - now + 999) / 1000, 100);
+			ConditionVariableTimedSleep(&pgu_shared->slot_freed, sleep_ms,
+										pgu_wait_event(PGU_WAIT_SLOT));
+		}
+	}
+	PG_CATCH();
+	{
+		waiter_give_up();
+		pgu_wait_report_end();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	ConditionVariableCancelSleep();
+	if (idx < 0)
+		waiter_give_up();
+	pgu_wait_report_end();
+	return idx;
+}
+
+/*
+ * Take a free slot.  With timeout_ms = 0, return NULL when none is free
+ * (or the free ones are due to backends waiting in line).
+ * Otherwise sleep until one is (counted as a queue-full wait), for at most
+ * timeout_ms, first come first served (see the top of this file): return
+ * NULL once that has passed (*timed_out is then set,
+ * if given), once the worker no longer
+ * accepts requests, when a cancel or terminate request is pending, or when
+ * a parallel worker of ours has sent a message (it may be blocked until we
+ * read it, holding slots we would wait for).  On NULL the caller does the
+ * I/O itself.  So a wait never depends on the holders of slots making
+ * progress: a holder may be blocked on its client socket, say (a WARNING
+ * its client does not read).  Callers must hold no I/O, pin or content
+ * lock while they wait here, and callers that already have requests in
+ * flight must not wait at all: they consume their own completions first,
+ * which frees slots.
+ */
 PguSlot *
 pgu_slot_alloc(int timeout_ms, bool *timed_out)
 {
 	PguSlot    *slot = NULL;
-	bool		counted = false;
-	TimestampTz deadline = 0;
+	bool		accepting;
+	int			idx = -1;
 
 	if (timed_out)
 		*timed_out = false;
 
-	for (;;)
+	SpinLockAcquire(&pgu_shared->mutex);
+	if (may_take_slot(NULL))
+		idx = pgu_shared->freelist[--pgu_shared->free_count];
+	accepting = pgu_shared->accepting;
+	SpinLockRelease(&pgu_shared->mutex);
+
+	if (idx < 0)
 	{
-		bool		accepting;
-		TimestampTz now;
-		long		sleep_ms;
-
-		SpinLockAcquire(&pgu_shared->mutex);
-		if (pgu_shared->free_count > 0)
-		{
-			int			idx = pgu_shared->freelist[--pgu_shared->free_count];
-
-			slot = &pgu_shared->slots[idx];
-		}
-		accepting = pgu_shared->accepting;
-		SpinLockRelease(&pgu_shared->mutex);
-
-		if (slot != NULL)
-			break;
 		if (timeout_ms <= 0)
 		{
 			/* a wait of 0 that finds none free has run out at once */
 			if (timed_out && accepting)
 				*timed_out = true;
-			break;
 		}
-
-		/* no worker to free slots for, or the caller is being cancelled */
-		if (!accepting || QueryCancelPending || ProcDiePending ||
-			ParallelMessagePending)
-			break;
-		/* DROP DATABASE and DROP TABLESPACE must not wait for a free slot */
-		if (ProcSignalBarrierPending)
-			ProcessProcSignalBarrier();
-
-		now = GetCurrentTimestamp();
-		if (!counted)
-		{
-			pgu_count(PGU_PATH_RING, PGU_C_QUEUE_FULL_WAITS, 1);
-			counted = true;
-			deadline = TimestampTzPlusMilliseconds(now, timeout_ms);
-		}
-		else if (now >= deadline)
-		{
-			if (timed_out)
-				*timed_out = true;
-			break;
-		}
-		/* timed, so that a lost wakeup cannot stall us */
-		sleep_ms = Min((deadline - now + 999) / 1000, 100);
-		ConditionVariableTimedSleep(&pgu_shared->slot_freed, sleep_ms,
-									pgu_wait_event(PGU_WAIT_SLOT));
+		else if (accepting && !QueryCancelPending && !ProcDiePending &&
+				 !ParallelMessagePending)
+			idx = slot_wait(timeout_ms, timed_out);
 	}
-	if (counted)
-		ConditionVariableCancelSleep();
+	if (idx >= 0)
+		slot = &pgu_shared->slots[idx];
 
 	if (slot != NULL)
 	{
@@ -369,7 +550,8 @@ slot_push_free(PguSlot *slot, bool reclaimed)
 	if (reclaimed)
 		pgu_shared->reclaimed++;
 	SpinLockRelease(&pgu_shared->mutex);
-	ConditionVariableSignal(&pgu_shared->slot_freed);
+	/* all: only the first in line may take it (see may_take_slot) */
+	ConditionVariableBroadcast(&pgu_shared->slot_freed);
 }
 
 /* Owner: return a consumed (DONE) or unused (FILLING) slot to the free list. */
@@ -449,6 +631,47 @@ pgu_queue_reclaim(void)
 	return n;
 }
 
+/* Place (1 = next) of backend pid in line for a slot; 0 if not waiting. */
+int
+pgu_queue_waiter_position(int pid)
+{
+	dlist_iter	iter;
+	int			pos = 0;
+	int			found = 0;
+
+	SpinLockAcquire(&pgu_shared->mutex);
+	dlist_foreach(iter, &pgu_shared->waiters)
+	{
+		pos++;
+		if (dlist_container(PguWaiter, node, iter.cur)->pid == pid)
+		{
+			found = pos;
+			break;
+		}
+	}
+	SpinLockRelease(&pgu_shared->mutex);
+	return found;
+}
+
+/* How many slots backend pid has taken and not given back (no lock). */
+int
+pgu_queue_slots_held(int pid)
+{
+	int			i;
+	int			n = 0;
+
+	for (i = 0; i < pgu_shared->nslots; i++)
+	{
+		PguSlot    *slot = &pgu_shared->slots[i];
+		uint32		v = pg_atomic_read_u32(&slot->state);
+
+		if ((v & PGU_SLOT_STATE_MASK) != PGU_SLOT_FREE &&
+			(v & PGU_SLOT_ABANDONED) == 0 && slot->owner_pid == pid)
+			n++;
+	}
+	return n;
+}
+
 /* Copy what pg_uring_status shows. */
 void
 pgu_queue_snapshot(PguQueueSnapshot *snap)
@@ -464,6 +687,7 @@ pgu_queue_snapshot(PguQueueSnapshot *snap)
 	snap->fifo_count = pgu_shared->fifo_count;
 	snap->nactive = pgu_shared->nactive;
 	snap->reclaimed = pgu_shared->reclaimed;
+	snap->waiters = pgu_shared->nwaiters;
 	SpinLockRelease(&pgu_shared->mutex);
 
 	snap->abandoned = 0;

@@ -110,6 +110,7 @@ typedef struct PguQueueSnapshot
 	int			nactive;
 	int			abandoned;		/* slots given up by their owner, not yet back */
 	uint64		reclaimed;		/* slots put back after their owner was gone */
+	int			waiters;		/* backends waiting in line for a slot */
 } PguQueueSnapshot;
 
 /* The slot's state (no lock needed; see queue.c for who may change it). */
@@ -140,6 +141,8 @@ extern void pgu_slot_free(PguSlot *slot);
 extern void pgu_slot_abandon(PguSlot *slot);
 extern int	pgu_slot_index(PguSlot *slot);
 extern void pgu_queue_snapshot(PguQueueSnapshot *snap);
+extern int	pgu_queue_waiter_position(int pid);
+extern int	pgu_queue_slots_held(int pid);
 
 /* worker side */
 extern int	pgu_queue_nslots(void);

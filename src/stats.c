@@ -28,9 +28,13 @@
 
 PG_FUNCTION_INFO_V1(pg_uring_stats);
 PG_FUNCTION_INFO_V1(pg_uring_stats_1_1);
+PG_FUNCTION_INFO_V1(pg_uring_stats_1_2);
 PG_FUNCTION_INFO_V1(pg_uring_latency);
+PG_FUNCTION_INFO_V1(pg_uring_latency_1_2);
 PG_FUNCTION_INFO_V1(pg_uring_status);
+PG_FUNCTION_INFO_V1(pg_uring_status_1_2);
 PG_FUNCTION_INFO_V1(pg_uring_stats_reset);
+PG_FUNCTION_INFO_V1(pg_uring_stats_reset_1_2);
 PG_FUNCTION_INFO_V1(pg_uring_inflight);
 
 static PguStats *pgu_stats = NULL;	/* PGU_NUM_PATHS sets */
@@ -95,7 +99,7 @@ pgu_count(PguStatsPath path, PguCounter c, uint64 n)
 
 /* Record one I/O's latency in the histogram and the total I/O time. */
 void
-pgu_count_latency(PguStatsPath path, uint64 usec)
+pgu_count_latency(PguStatsPath path, bool write, uint64 usec)
 {
 	int			bucket = 0;
 	uint64		bound = 8;
@@ -109,6 +113,8 @@ pgu_count_latency(PguStatsPath path, uint64 usec)
 	}
 	pg_atomic_fetch_add_u64(&pgu_stats[path].latency[bucket], 1);
 	pg_atomic_fetch_add_u64(&pgu_stats[path].counters[PGU_C_IO_TIME_US], usec);
+	pg_atomic_fetch_add_u64(&pgu_stats[path].counters[write ? PGU_C_WRITE_TIME_US :
+													   PGU_C_READ_TIME_US], usec);
 }
 
 /* Error out unless the library was preloaded (pg_stat_statements style). */
@@ -150,6 +156,8 @@ typedef enum PguStatsVersion
 static bool
 stats_has_counter(PguStatsVersion v, int c)
 {
+	if (c == PGU_C_READ_TIME_US || c == PGU_C_WRITE_TIME_US || c == PGU_C_FSYNC_TIME_US)
+		return false;			/* 1.2 only, which has a shape of its own */
 	if (v >= PGU_STATS_V1_1)
 		return true;
 	return c != PGU_C_QUEUE_WAIT_TIMEOUTS &&
@@ -232,15 +240,107 @@ pg_uring_stats_1_1(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* SQL: the latency histograms, one row per bucket. */
+/*
+ * 1.2, in the manner of pg_stat_io: which columns a row has.  A column that
+ * does not apply to a method is NULL in its row (the sync path has no
+ * ring, no queue; only the sync path defers or syncs writes, and verify's
+ * relation skips are counted there).
+ */
+typedef struct PguStatsColumn
+{
+	int			counter;		/* PguCounter */
+	int			kind;			/* 0: int8, 1: float8 ms from us */
+	int			only_path;		/* -1: both rows */
+} PguStatsColumn;
+
+static const PguStatsColumn stats_columns_1_2[] = {
+	{PGU_C_REQUESTS, 0, -1},
+	{PGU_C_READS, 0, -1},
+	{PGU_C_BYTES_READ, 0, -1},
+	{PGU_C_READ_TIME_US, 1, -1},
+	{PGU_C_WRITES, 0, -1},
+	{PGU_C_BYTES_WRITTEN, 0, -1},
+	{PGU_C_WRITE_TIME_US, 1, -1},
+	{PGU_C_FSYNCS, 0, PGU_PATH_SYNC},
+	{PGU_C_FSYNC_TIME_US, 1, PGU_PATH_SYNC},
+	{PGU_C_BLOCKS_READ, 0, -1},
+	{PGU_C_BLOCKS_WRITTEN, 0, -1},
+	{PGU_C_COMBINED_IOS, 0, -1},
+	{PGU_C_ENTER_CALLS, 0, PGU_PATH_RING},
+	{PGU_C_SQES_SUBMITTED, 0, PGU_PATH_RING},
+	{PGU_C_CQES_REAPED, 0, PGU_PATH_RING},
+	{PGU_C_SQ_FULL_WAITS, 0, PGU_PATH_RING},
+	{PGU_C_QUEUE_FULL_WAITS, 0, PGU_PATH_RING},
+	{PGU_C_QUEUE_WAIT_TIMEOUTS, 0, PGU_PATH_RING},
+	{PGU_C_SHORT_IOS, 0, -1},
+	{PGU_C_RETRIES, 0, -1},
+	{PGU_C_ERRORS, 0, -1},
+	{PGU_C_FALLBACK_IOS, 0, PGU_PATH_RING},
+	{PGU_C_PAGES_VERIFIED, 0, -1},
+	{PGU_C_VERIFY_FAILURES, 0, -1},
+	{PGU_C_VERIFY_SKIPPED_PAGES, 0, -1},
+	{PGU_C_VERIFY_SKIPPED_RELS, 0, PGU_PATH_SYNC},
+	{PGU_C_DEFERRED_WRITES, 0, PGU_PATH_SYNC},
+	{PGU_C_PREWARM_WORKERS_PLANNED, 0, -1},
+	{PGU_C_PREWARM_WORKERS_LAUNCHED, 0, -1},
+	{PGU_C_PREWARM_HELPER_BLOCKS, 0, -1},
+};
+
+/* Columns of pg_uring_stats() 1.2: method, the above, stats_reset */
+#define PGU_STATS_COLS_1_2	((int) lengthof(stats_columns_1_2) + 2)
+
+/* SQL (1.2): pg_uring_stats(), aligned with pg_stat_io */
 Datum
-pg_uring_latency(PG_FUNCTION_ARGS)
+pg_uring_stats_1_2(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int			path;
 
 	pgu_check_loaded();
 	InitMaterializedSRF(fcinfo, 0);
+	pgu_check_result_columns(rsinfo, "pg_uring_stats()", PGU_STATS_COLS_1_2);
+
+	for (path = 0; path < PGU_NUM_PATHS; path++)
+	{
+		PguStats   *st = &pgu_stats[path];
+		Datum		values[PGU_STATS_COLS_1_2];
+		bool		nulls[PGU_STATS_COLS_1_2] = {0};
+		int			col = 0;
+		int			i;
+
+		values[col++] = CStringGetTextDatum(path == PGU_PATH_RING ? "io_uring" : "sync");
+		for (i = 0; i < (int) lengthof(stats_columns_1_2); i++)
+		{
+			const PguStatsColumn *c = &stats_columns_1_2[i];
+			uint64		v = pg_atomic_read_u64(&st->counters[c->counter]);
+
+			if (c->only_path >= 0 && c->only_path != path)
+				nulls[col++] = true;
+			else if (c->kind == 1)
+				values[col++] = Float8GetDatum((double) v / 1000.0);
+			else
+				values[col++] = Int64GetDatum((int64) v);
+		}
+		values[col++] = TimestampTzGetDatum((TimestampTz) pg_atomic_read_u64(&st->reset_time));
+		Assert(col == PGU_STATS_COLS_1_2);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * The latency histograms, one row per bucket; up to 1.1 with a "ring"
+ * column (always 0) after the method.
+ */
+static void
+latency_internal(FunctionCallInfo fcinfo, bool with_ring)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			path;
+
+	pgu_check_loaded();
+	InitMaterializedSRF(fcinfo, 0);
+	pgu_check_result_columns(rsinfo, "pg_uring_latency()", with_ring ? 6 : 5);
 
 	for (path = 0; path < PGU_NUM_PATHS; path++)
 	{
@@ -250,22 +350,41 @@ pg_uring_latency(PG_FUNCTION_ARGS)
 		{
 			Datum		values[6];
 			bool		nulls[6] = {0};
+			int			col = 0;
 
-			values[0] = CStringGetTextDatum(path == PGU_PATH_RING ? "io_uring" : "sync");
-			if (path == PGU_PATH_RING)
-				values[1] = Int32GetDatum(0);
-			else
-				nulls[1] = true;
-			values[2] = Int32GetDatum(b);
-			values[3] = Int64GetDatum(b == 0 ? 0 : (int64) 8 << (b - 1));
+			values[col++] = CStringGetTextDatum(path == PGU_PATH_RING ? "io_uring" : "sync");
+			if (with_ring)
+			{
+				if (path == PGU_PATH_RING)
+					values[col++] = Int32GetDatum(0);
+				else
+					nulls[col++] = true;
+			}
+			values[col++] = Int32GetDatum(b);
+			values[col++] = Int64GetDatum(b == 0 ? 0 : (int64) 8 << (b - 1));
 			if (b == PGU_LAT_BUCKETS - 1)
-				nulls[4] = true;
+				nulls[col++] = true;
 			else
-				values[4] = Int64GetDatum((int64) 8 << b);
-			values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&pgu_stats[path].latency[b]));
+				values[col++] = Int64GetDatum((int64) 8 << b);
+			values[col++] = Int64GetDatum((int64) pg_atomic_read_u64(&pgu_stats[path].latency[b]));
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 	}
+}
+
+/* SQL (1.0, 1.1): pg_uring_latency(), with the "ring" column */
+Datum
+pg_uring_latency(PG_FUNCTION_ARGS)
+{
+	latency_internal(fcinfo, true);
+	return (Datum) 0;
+}
+
+/* SQL (1.2): pg_uring_latency() */
+Datum
+pg_uring_latency_1_2(PG_FUNCTION_ARGS)
+{
+	latency_internal(fcinfo, false);
 	return (Datum) 0;
 }
 
@@ -281,9 +400,13 @@ text_array(const char **items, int n)
 	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
-/* SQL: one row describing the method in effect and the ring. */
-Datum
-pg_uring_status(PG_FUNCTION_ARGS)
+/*
+ * One row describing the method in effect and the ring.  Up to 1.1 with
+ * blocks_per_request (a constant) after reclaimed_slots; 1.2 has
+ * slot_waiters there instead.
+ */
+static void
+status_internal(FunctionCallInfo fcinfo, bool v1_2)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	PguQueueSnapshot q;
@@ -296,6 +419,7 @@ pg_uring_status(PG_FUNCTION_ARGS)
 
 	pgu_check_loaded();
 	InitMaterializedSRF(fcinfo, 0);
+	pgu_check_result_columns(rsinfo, "pg_uring_status()", 26);
 
 	pgu_queue_snapshot(&q);
 	ring = q.ring;
@@ -334,7 +458,10 @@ pg_uring_status(PG_FUNCTION_ARGS)
 	values[col++] = Int32GetDatum(q.nactive);
 	values[col++] = Int32GetDatum(q.abandoned);
 	values[col++] = Int64GetDatum((int64) q.reclaimed);
-	values[col++] = Int32GetDatum(PGU_SLOT_BLOCKS);
+	if (v1_2)
+		values[col++] = Int32GetDatum(q.waiters);
+	else
+		values[col++] = Int32GetDatum(PGU_SLOT_BLOCKS);
 	values[col++] = Int32GetDatum(pgu_combine_limit);
 	values[col++] = BoolGetDatum(pgu_direct_io);
 	values[col++] = BoolGetDatum(ring.buffers_dio_aligned);
@@ -344,10 +471,25 @@ pg_uring_status(PG_FUNCTION_ARGS)
 	Assert(col == 26);
 
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/* SQL (1.0, 1.1): pg_uring_status() */
+Datum
+pg_uring_status(PG_FUNCTION_ARGS)
+{
+	status_internal(fcinfo, false);
 	return (Datum) 0;
 }
 
-/* SQL: reset all counters of the ring and of the sync path. */
+/* SQL (1.2): pg_uring_status(), with slot_waiters */
+Datum
+pg_uring_status_1_2(PG_FUNCTION_ARGS)
+{
+	status_internal(fcinfo, true);
+	return (Datum) 0;
+}
+
+/* SQL (1.0, 1.1): pg_uring_stats_reset(), every counter of both methods */
 Datum
 pg_uring_stats_reset(PG_FUNCTION_ARGS)
 {
@@ -356,6 +498,39 @@ pg_uring_stats_reset(PG_FUNCTION_ARGS)
 	pgu_check_loaded();
 	for (path = 0; path < PGU_NUM_PATHS; path++)
 		stats_zero(&pgu_stats[path], false);
+	PG_RETURN_VOID();
+}
+
+/*
+ * SQL (1.2): pg_uring_stats_reset(target text DEFAULT NULL), as core's
+ * pg_stat_reset_shared(): NULL resets both rows (and their latency
+ * histograms), 'io_uring' or 'sync' one of them.
+ */
+Datum
+pg_uring_stats_reset_1_2(PG_FUNCTION_ARGS)
+{
+	int			path;
+
+	pgu_check_loaded();
+	if (PG_ARGISNULL(0))
+	{
+		for (path = 0; path < PGU_NUM_PATHS; path++)
+			stats_zero(&pgu_stats[path], false);
+	}
+	else
+	{
+		char	   *target = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+		if (strcmp(target, "io_uring") == 0)
+			stats_zero(&pgu_stats[PGU_PATH_RING], false);
+		else if (strcmp(target, "sync") == 0)
+			stats_zero(&pgu_stats[PGU_PATH_SYNC], false);
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unrecognized reset target: \"%s\"", target),
+					 errhint("Target must be \"io_uring\" or \"sync\", or NULL for both.")));
+	}
 	PG_RETURN_VOID();
 }
 

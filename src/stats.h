@@ -47,6 +47,9 @@ typedef enum PguCounter
 	PGU_C_PREWARM_WORKERS_LAUNCHED,
 	PGU_C_PREWARM_HELPER_BLOCKS,
 	PGU_C_IO_TIME_US,
+	PGU_C_READ_TIME_US,			/* (1.2) the part of io_time_us that reads took */
+	PGU_C_WRITE_TIME_US,
+	PGU_C_FSYNC_TIME_US,
 	PGU_NUM_COUNTERS
 } PguCounter;
 
@@ -72,7 +75,7 @@ extern Size pgu_stats_shmem_size(void);
 extern void pgu_stats_shmem_init(void);
 
 extern void pgu_count(PguStatsPath path, PguCounter c, uint64 n);
-extern void pgu_count_latency(PguStatsPath path, uint64 usec);
+extern void pgu_count_latency(PguStatsPath path, bool write, uint64 usec);
 extern void pgu_check_result_columns(ReturnSetInfo *rsinfo, const char *fn, int ncols);
 
 #endif							/* PG_URING_STATS_H */

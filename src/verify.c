@@ -308,7 +308,11 @@ throttle(PguStream *stream, VerifyState *st, int64 bytes_queued)
 		elapsed = INSTR_TIME_GET_DOUBLE(now);
 		allowed = elapsed * rate * 1048576.0;
 		if (bytes_queued <= allowed || pgu_stream_interrupted(stream))
+		{
+			pgu_wait_report_end();
 			return;
+		}
+		pgu_wait_report_begin(PGU_WAIT_VERIFY_RATE);	/* kept while it lasts */
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 Max(1, Min(100, (long) ((bytes_queued - allowed) * 1000.0 /
 												 (rate * 1048576.0)))),
@@ -572,6 +576,7 @@ pg_uring_verify(PG_FUNCTION_ARGS)
 	}
 
 	pgu_progress_start("verify", RelationGetRelid(st.rel), 0);
+	pgu_progress_set_phase("verifying");
 	verify_relation(&st, forkarg, has_range, first_block, last_block);
 	pgu_progress_end();
 	relation_close(st.rel, AccessShareLock);
@@ -597,6 +602,8 @@ pg_uring_verify_database(PG_FUNCTION_ARGS)
 
 	verify_setup(fcinfo, &st);
 
+	pgu_progress_start("verify_database", InvalidOid, 0);
+	pgu_progress_set_phase("listing relations");
 	pgclass = table_open(RelationRelationId, AccessShareLock);
 	scan = systable_beginscan(pgclass, InvalidOid, false, NULL, 0, NULL);
 	while (HeapTupleIsValid(tup = systable_getnext(scan)))
@@ -617,7 +624,7 @@ pg_uring_verify_database(PG_FUNCTION_ARGS)
 	systable_endscan(scan);
 	table_close(pgclass, AccessShareLock);
 
-	pgu_progress_start("verify_database", InvalidOid, 0);
+	pgu_progress_set_phase("verifying");
 	foreach(lc, relids)
 	{
 		Oid			relid = lfirst_oid(lc);
@@ -625,6 +632,8 @@ pg_uring_verify_database(PG_FUNCTION_ARGS)
 		Relation	rel;
 
 		CHECK_FOR_INTERRUPTS();
+		/* relations looked at (verified or skipped) of those listed */
+		pgu_progress_set_relations(foreach_current_index(lc), list_length(relids));
 
 		/*
 		 * Never queue behind an exclusive lock: its holder (CLUSTER, VACUUM
@@ -667,6 +676,7 @@ pg_uring_verify_database(PG_FUNCTION_ARGS)
 		relation_close(rel, AccessShareLock);
 		relations++;
 	}
+	pgu_progress_set_relations(list_length(relids), list_length(relids));
 	pgu_progress_end();
 
 	/* the detail: one whole sentence per kind of skipped relation, if any */

@@ -374,7 +374,7 @@ finish_io(WorkerIo *w, int32 result)
 	}
 	INSTR_TIME_SET_CURRENT(now);
 	INSTR_TIME_SUBTRACT(now, w->start);
-	pgu_count_latency(PGU_PATH_RING, INSTR_TIME_GET_MICROSEC(now));
+	pgu_count_latency(PGU_PATH_RING, slot->op == PGU_OP_WRITE, INSTR_TIME_GET_MICROSEC(now));
 
 	w->next = free_ios;
 	free_ios = w;

@@ -212,17 +212,15 @@ my @STAT_COLS = qw(requests reads blocks_read writes blocks_written combined_ios
   sqes_submitted cqes_reaped sq_full_waits queue_full_waits queue_wait_timeouts short_ios
   retries errors fallback_ios);
 
-# One pg_uring_stats row ('io_uring' ring 0, or 'sync') as a hashref.
+# One pg_uring_stats row ('io_uring' or 'sync') as a hashref.
 sub stats_row
 {
 	my ($node, $method, $db) = @_;
 	$db //= 'postgres';
-	my $where =
-	  $method eq 'io_uring'
-	  ? "method = 'io_uring' AND ring = 0"
-	  : "method = '$method'";
+	# columns that do not apply to a method are NULL there (1.2): 0 here
 	my $out = $node->safe_psql($db,
-		"SELECT " . join(", ", @STAT_COLS) . " FROM pg_uring_stats WHERE $where");
+		"SELECT " . join(", ", map { "coalesce($_, 0)" } @STAT_COLS)
+		  . " FROM pg_uring_stats WHERE method = '$method'");
 	die "no pg_uring_stats row for $method" if $out eq '';
 	my @v = split /\|/, $out, -1;
 	my %h;

@@ -24,6 +24,7 @@ alternating with the others in the same rounds and cells.
 Every case also records the CPU of the whole cluster (cluster_snapshot:
 postmaster utime+stime+cutime+cstime plus every live descendant's).
 """
+import copy
 import csv
 import ctypes
 import ctypes.util
@@ -101,6 +102,10 @@ SERVER_LOG = os.path.join(SCRATCH, 'server.log')
 BASE_BINDIR = env('BENCH_BASE_BINDIR', '')
 BASE_REV = env('BENCH_BASELINE_REV', '')
 BASE_PORT = int(env('BENCH_BASELINE_PORT', str(PORT + 1)))
+# regex: pg_uring cases that also run on the baseline build as "before <case>"
+# (a before/after run of one change; the claims case is then not run)
+BASE_CASES = env('BENCH_BASELINE_CASES', '')
+BASE_FIRST = env('BENCH_BASELINE_FIRST', '0') == '1'    # "before" runs first in each pair
 PGDATA_BASE = os.path.join(SCRATCH, 'data_base')
 SERVER_LOG_BASE = os.path.join(SCRATCH, 'server_base.log')
 # the PostgreSQL 18 anchor (BENCH_PG18=1): a cluster in the Debian sid root
@@ -716,7 +721,7 @@ def build_cases(has_verify, base=None, pg18=False):
         # the defaults without parallel installs: what the helpers add
         cases.append(Case('ring/buffer qd%d c%d solo' % (DEF_QD, DEF_COMBINE), 'uring', 'buffer',
                           'io_uring', False, DEF_QD, DEF_COMBINE, helpers=0))
-    if base:
+    if base and not BASE_CASES:
         # the previous release with its own defaults (the claim path)
         cases.append(Case(base['case'], 'uring', 'buffer', 'io_uring', False, None, None, cluster='base'))
     if pg18:
@@ -745,6 +750,19 @@ def build_cases(has_verify, base=None, pg18=False):
                 c.pg_io_method = MAIN_IO_METHODS[0]
     if CASE_FILTER:
         cases = [c for c in cases if re.search(CASE_FILTER, c.name)]
+    if base and BASE_CASES:
+        # the same pg_uring cases on the baseline build, right after each
+        twins = []
+        for c in cases:
+            twins.append(c)
+            if c.cluster == 'main' and c.kind in ('uring', 'verify', 'flush') and re.search(BASE_CASES, c.name):
+                t = copy.copy(c)
+                t.name, t.cluster = 'before ' + c.name, 'base'
+                if BASE_FIRST:
+                    twins.insert(len(twins) - 1, t)
+                else:
+                    twins.append(t)
+        cases = twins
     return cases
 
 

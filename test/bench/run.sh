@@ -91,6 +91,10 @@
 #   BENCH_QDS, BENCH_COMBINES ["" ""]  extra ring/buffer grid (every pair)
 #   BENCH_BASELINE_REV      git revision of the previous release (unset: none)
 #   BENCH_BASELINE_REPO     [this repository]  BENCH_BASELINE_PORT [BENCH_PORT+1]
+#   BENCH_BASELINE_CASES    regex: these pg_uring cases also run on the baseline
+#                           build, as "before <case>", right after each (a
+#                           before/after run of one change; no claims case)
+#   BENCH_BASELINE_FIRST [0] 1: each "before" case runs before its twin
 #   BENCH_CASES             regex: run only the matching cases
 #   BENCH_COLD [restart]    restart | evict (uses pg_uring_evict() if it exists)
 #   BENCH_HUGE [0]          0 | 1 (huge_pages = on; root sets vm.nr_hugepages

@@ -1,19 +1,22 @@
 # Copyright (c) pg_uring authors
 #
 # Issue 11: an upgrade path.  The extension's SQL is versioned (1.0, as it
-# shipped, and 1.1) with pg_uring--1.0--1.1.sql between them, and the C
-# functions whose shape changed have versioned entry points (as
-# pg_stat_statements): the new library serves the old SQL in the old shape,
-# never past its tuple descriptor.  What must hold:
-#   - a database on 1.0 with the new library: the views answer, in 1.0's
-#     shape (pg_uring_stats without the 1.1 columns, pg_uring_progress
-#     without datid), prewarm and verify work;
-#   - ALTER EXTENSION pg_uring UPDATE brings it to 1.1, and then every
+# shipped, 1.1 and 1.2) with pg_uring--1.0--1.1.sql and
+# pg_uring--1.1--1.2.sql between them, and the C functions whose shape
+# changed have versioned entry points (as pg_stat_statements): the new
+# library serves the old SQL in the old shape, never past its tuple
+# descriptor.  What must hold:
+#   - a database on 1.0 and one on 1.1 with the new library: the views
+#     answer, in their version's shape (1.0: pg_uring_stats without the 1.1
+#     columns, pg_uring_progress without datid; 1.1: stats with "ring",
+#     bytes_read and io_time_us, latency with "ring", status with
+#     blocks_per_request, progress without phase), prewarm and verify work;
+#   - ALTER EXTENSION pg_uring UPDATE brings each to 1.2, and then every
 #     member object (functions with their C symbols, results and arguments,
 #     views with their definitions, privileges, comments) is exactly that
-#     of a fresh CREATE EXTENSION at 1.1;
-#   - a 1.0 function given the 1.1 library's other shape errors out cleanly
-#     (a column count mismatch), it does not write past its descriptor.
+#     of a fresh CREATE EXTENSION at 1.2;
+#   - a function given another version's shape errors out cleanly (a column
+#     count mismatch), it does not write past its descriptor.
 
 use strict;
 use warnings;
@@ -24,13 +27,16 @@ use Test::More;
 use PgUringTest;
 
 my $node = pgu_node('upgrade');
-$node->safe_psql('postgres', 'CREATE DATABASE old; CREATE DATABASE fresh;');
+$node->safe_psql('postgres', 'CREATE DATABASE old; CREATE DATABASE mid; CREATE DATABASE fresh;');
 $node->safe_psql('old', "CREATE EXTENSION pg_uring VERSION '1.0'");
+$node->safe_psql('mid', "CREATE EXTENSION pg_uring VERSION '1.1'");
 $node->safe_psql('fresh', 'CREATE EXTENSION pg_uring');
 is($node->safe_psql('old', "SELECT extversion FROM pg_extension WHERE extname = 'pg_uring'"),
 	'1.0', 'old is on 1.0');
+is($node->safe_psql('mid', "SELECT extversion FROM pg_extension WHERE extname = 'pg_uring'"),
+	'1.1', 'mid is on 1.1');
 is($node->safe_psql('fresh', "SELECT extversion FROM pg_extension WHERE extname = 'pg_uring'"),
-	'1.1', 'a fresh install is 1.1');
+	'1.2', 'a fresh install is 1.2');
 
 # 1.0's SQL, the new library
 my $ncols = "SELECT count(*) FROM information_schema.columns WHERE table_name = ";
@@ -57,10 +63,40 @@ like($err, qr/pg_uring_progress\(\) returns 10 columns, but the installed librar
 
 $node->safe_psql('old', 'DROP FUNCTION wrong_shape()');
 
-# the upgrade
+# 1.1's SQL, the new library
+is($node->safe_psql('mid', "$ncols 'pg_uring_stats'"), '32', '1.1: pg_uring_stats has 1.1\'s 32 columns');
+is( $node->safe_psql('mid',
+		"SELECT count(*) FROM pg_uring_stats WHERE ring IS NOT DISTINCT FROM "
+		  . "(CASE method WHEN 'io_uring' THEN 0 END) AND bytes_read >= 0 AND io_time_us >= 0 "
+		  . "AND cardinality(latency_histogram) = 20"),
+	'2', '1.1: pg_uring_stats answers in 1.1\'s shape');
+is($node->safe_psql('mid', "$ncols 'pg_uring_latency'"), '6', '1.1: pg_uring_latency has "ring"');
+is($node->safe_psql('mid', 'SELECT count(*) FROM pg_uring_latency WHERE ring = 0'), '20',
+	'1.1: pg_uring_latency answers in its shape');
+is($node->safe_psql('mid', 'SELECT blocks_per_request FROM pg_uring_status'), '32',
+	'1.1: pg_uring_status answers with blocks_per_request');
+is($node->safe_psql('mid', "$ncols 'pg_uring_progress'"), '10', '1.1: pg_uring_progress has 10 columns');
+is($node->safe_psql('mid', 'SELECT count(*) FROM pg_uring_progress'), '0', '1.1: pg_uring_progress answers');
+$node->safe_psql('mid', 'SELECT pg_uring_stats_reset()');
+$node->safe_psql('mid', 'CREATE TABLE t AS SELECT g FROM generate_series(1, 10000) g');
+cmp_ok($node->safe_psql('mid', "SELECT pg_uring_prewarm('t')"), '>', 0, '1.1: prewarm works');
+is($node->safe_psql('mid', "SELECT count(*) FROM pg_uring_verify('t')"), '0', '1.1: verify works');
+$node->safe_psql('mid', q{
+CREATE FUNCTION wrong_shape(OUT method text, OUT ring int4, OUT bucket int4)
+  RETURNS SETOF record AS 'pg_uring', 'pg_uring_latency_1_2' LANGUAGE C STRICT;
+});
+($ret, $out, $err) = $node->psql('mid', 'SELECT * FROM wrong_shape()');
+like($err, qr/pg_uring_latency\(\) returns 3 columns, but the installed library has 5/,
+	'1.2\'s latency entry point under another shape is refused');
+$node->safe_psql('mid', 'DROP FUNCTION wrong_shape()');
+
+# the upgrades: 1.0 -> 1.1 -> 1.2, and 1.1 -> 1.2
 $node->safe_psql('old', 'ALTER EXTENSION pg_uring UPDATE');
 is($node->safe_psql('old', "SELECT extversion FROM pg_extension WHERE extname = 'pg_uring'"),
-	'1.1', 'ALTER EXTENSION pg_uring UPDATE: now 1.1');
+	'1.2', 'ALTER EXTENSION pg_uring UPDATE from 1.0: now 1.2');
+$node->safe_psql('mid', 'ALTER EXTENSION pg_uring UPDATE');
+is($node->safe_psql('mid', "SELECT extversion FROM pg_extension WHERE extname = 'pg_uring'"),
+	'1.2', 'ALTER EXTENSION pg_uring UPDATE from 1.1: now 1.2');
 
 my $describe = q{
 SELECT string_agg(x, E'\n' ORDER BY x) FROM (
@@ -76,20 +112,36 @@ SELECT string_agg(x, E'\n' ORDER BY x) FROM (
     LEFT JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid
     LEFT JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid
    WHERE d.deptype = 'e') s};
-my $upgraded = $node->safe_psql('old', $describe);
 my $fresh = $node->safe_psql('fresh', $describe);
-is($upgraded, $fresh, 'after the upgrade every member object is that of a fresh 1.1 install')
-  or diag("upgraded:\n$upgraded\nfresh:\n$fresh");
-like($fresh, qr/pg_uring_stats_1_1/, '1.1 uses the 1.1 entry points');
+foreach my $db ('old', 'mid')
+{
+	my $upgraded = $node->safe_psql($db, $describe);
+	is($upgraded, $fresh, "after the upgrade of $db every member object is that of a fresh 1.2 install")
+	  or diag("upgraded:\n$upgraded\nfresh:\n$fresh");
+}
+like($fresh, qr/pg_uring_stats_1_2/, '1.2 uses the 1.2 entry points');
+unlike($fresh, qr/pg_uring_stats_1_1|pg_uring_progress_1_1/, 'and none of 1.1\'s');
 
-is($node->safe_psql('old', "$ncols 'pg_uring_stats'"), '32', '1.1: pg_uring_stats has 32 columns');
-is($node->safe_psql('old', 'SELECT count(*) FROM pg_uring_stats WHERE queue_wait_timeouts >= 0'), '2',
-	'1.1: queue_wait_timeouts is there');
-is($node->safe_psql('old', 'SELECT count(*) FROM pg_uring_inflight'), '0', '1.1: pg_uring_inflight is there');
-is( $node->safe_psql('old',
-		"SELECT has_function_privilege('public', 'pg_uring_verify(regclass,text,int8,int8)', 'EXECUTE')"),
-	'f', '1.1: verify is revoked from PUBLIC');
-cmp_ok($node->safe_psql('old', "SELECT pg_uring_prewarm('t')"), '>', 0, '1.1: prewarm works');
+foreach my $db ('old', 'mid')
+{
+	is($node->safe_psql($db, "$ncols 'pg_uring_stats'"), '32', "$db on 1.2: pg_uring_stats has 32 columns");
+	is( $node->safe_psql($db,
+			"SELECT count(*) FROM pg_uring_stats WHERE read_bytes >= 0 AND read_time >= 0 "
+			  . "AND (enter_calls IS NULL) = (method = 'sync')"),
+		'2', "$db on 1.2: pg_uring_stats in 1.2's shape");
+	is($node->safe_psql($db, 'SELECT count(*) FROM pg_uring_inflight'), '0', "$db on 1.2: pg_uring_inflight");
+	is($node->safe_psql($db, 'SELECT count(*) FROM pg_uring_waits'), '0', "$db on 1.2: pg_uring_waits");
+	is($node->safe_psql($db, 'SELECT slot_waiters FROM pg_uring_status'), '0', "$db on 1.2: slot_waiters");
+	is($node->safe_psql($db, "$ncols 'pg_uring_progress'"), '13', "$db on 1.2: pg_uring_progress has 13 columns");
+	is( $node->safe_psql($db,
+			"SELECT has_function_privilege('public', 'pg_uring_verify(regclass,text,int8,int8)', 'EXECUTE')"),
+		'f', "$db on 1.2: verify is revoked from PUBLIC");
+	is( $node->safe_psql($db,
+			"SELECT has_function_privilege('public', 'pg_uring_stats_reset(text)', 'EXECUTE')"),
+		'f', "$db on 1.2: reset is revoked from PUBLIC");
+	$node->safe_psql($db, "SELECT pg_uring_stats_reset('sync')");
+	cmp_ok($node->safe_psql($db, "SELECT pg_uring_prewarm('t')"), '>', 0, "$db on 1.2: prewarm works");
+}
 
 $node->stop;
 done_testing();

@@ -119,5 +119,5 @@ sub ring_written
 {
 	my ($n) = @_;
 	return $n->safe_psql('postgres',
-		"SELECT blocks_written FROM pg_uring_stats WHERE method = 'io_uring' AND ring = 0");
+		"SELECT blocks_written FROM pg_uring_stats WHERE method = 'io_uring'");
 }

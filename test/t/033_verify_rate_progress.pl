@@ -13,8 +13,11 @@
 # 2. pg_uring.progress_interval = 100ms: a verify running for a few seconds
 #    emits progress NOTICEs; meanwhile another session (a pg_monitor member,
 #    not superuser) sees a pg_uring_progress row for the verifying backend with
-#    sane, growing numbers; afterwards the view is empty again.  The same for
-#    pg_uring_verify_database.
+#    sane, growing numbers (phase "verifying", no relation counts) and
+#    pg_uring_waits (as pg_monitor) shows it throttled on PgUringVerifyRate;
+#    afterwards both views are empty again.  The same for
+#    pg_uring_verify_database, whose row also counts the relations done of
+#    those it listed.
 
 use strict;
 use warnings;
@@ -105,6 +108,7 @@ for my $m (@methods)
 		app => "progress_$m");
 	my $pid = bg_backend_pid($s);
 	my @samples;
+	my $rate_waits = 0;
 	my $deadline = time() + 30;
 	while (time() < $deadline)
 	{
@@ -112,10 +116,18 @@ for my $m (@methods)
 		my $row = $node->safe_psql(
 			'postgres',
 			"SELECT operation, relation::text, blocks_done, blocks_total, bytes_done, "
-			  . "started_at <= now() AND started_at > now() - interval '1 minute' "
+			  . "started_at <= now() AND started_at > now() - interval '1 minute', "
+			  . "phase, relations_done IS NULL AND relations_total IS NULL "
 			  . "FROM pg_uring_progress WHERE pid = $pid",
 			extra_params => [ '-U', 'rl_monitor' ]);
 		push @samples, $row if $row ne '';
+		$rate_waits++
+		  if $node->safe_psql(
+			'postgres',
+			"SELECT count(*) FROM pg_uring_waits WHERE pid = $pid "
+			  . "AND wait_event = 'PgUringVerifyRate' AND wait_seconds >= 0 "
+			  . "AND slot_queue_position IS NULL",
+			extra_params => [ '-U', 'rl_monitor' ]) eq '1';
 		last if !$s->{h}->pumpable;
 		usleep(200_000);
 	}
@@ -138,7 +150,7 @@ for my $m (@methods)
 	my $prev = -1;
 	for my $sm (@samples)
 	{
-		my ($op, $rel, $done, $total, $bytesd, $started) = split /\|/, $sm;
+		my ($op, $rel, $done, $total, $bytesd, $started, $phase, $norels) = split /\|/, $sm;
 		$sane = 0
 		  unless $op eq 'verify'
 		  && $rel eq 'rl'
@@ -146,12 +158,18 @@ for my $m (@methods)
 		  && $done >= $prev
 		  && $done <= $total
 		  && $bytesd == $done * 8192
-		  && $started eq 't';
+		  && $started eq 't'
+		  && $phase eq 'verifying'
+		  && $norels eq 't';
 		$prev = $done;
 	}
-	ok($sane, "[$m] progress rows are sane (operation, relation, totals, bytes, growing)");
+	ok($sane, "[$m] progress rows are sane (operation, phase, relation, totals, bytes, growing)");
+	cmp_ok($rate_waits, '>=', 1,
+		"[$m] pg_uring_waits showed the backend throttled (PgUringVerifyRate) in $rate_waits samples");
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_uring_progress'),
 		'0', "[$m] pg_uring_progress empty after the verify");
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_uring_waits'),
+		'0', "[$m] pg_uring_waits empty after the verify");
 }
 
 # verify_database shows up as such
@@ -165,12 +183,16 @@ for my $m (@methods)
 		sub {
 			bg_pump($s);
 			$row = $node->safe_psql('postgres',
-				"SELECT operation || '|' || (blocks_total > 0)::text FROM pg_uring_progress "
-				  . "WHERE pid = $pid AND relation = 'rl'::regclass");
+				"SELECT operation || '|' || (blocks_total > 0)::text || '|' || phase || '|' "
+				  . "|| (relations_done < relations_total)::text || '|' "
+				  . "|| (relations_total = (SELECT count(*) FROM pg_class "
+				  . "    WHERE relkind IN ('r', 'i', 't', 'm', 'S') AND relpersistence <> 't'))::text "
+				  . "FROM pg_uring_progress WHERE pid = $pid AND relation = 'rl'::regclass");
 			return $row ne '' || !$s->{h}->pumpable;
 		},
 		30);
-	is($row, 'verify_database|true', 'pg_uring_progress shows verify_database on rl');
+	is($row, 'verify_database|true|verifying|true|true',
+		'pg_uring_progress shows verify_database on rl, verifying, relations done < total = the listed relations');
 	my $r = bg_finish($s);
 	chomp($r->{out});
 	is($r->{out}, '0', 'verify_database: no rows');
