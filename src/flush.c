@@ -441,10 +441,11 @@ pg_uring_evict(PG_FUNCTION_ARGS)
 		if ((i & 1023) == 0)
 		{
 			CHECK_FOR_INTERRUPTS();
-			pgu_progress_record(i, (int64) i * BLCKSZ);
+			/* the buffers looked at; the bytes stay those written */
+			pgu_progress_record(i, (st.flushed + st.redirtied) * BLCKSZ);
 		}
 	}
-	pgu_progress_record(nitems, (int64) nitems * BLCKSZ);
+	pgu_progress_record(nitems, (st.flushed + st.redirtied) * BLCKSZ);
 	pgu_progress_end();
 	relation_close(rel, AccessShareLock);
 

@@ -181,6 +181,7 @@ pgu_stream_begin(PguOp op, bool direct, PguBatchCallback callback, void *arg)
 
 	pgu_check_loaded();
 	pgu_wait_events_init();		/* nothing is held yet: may take a lock */
+	pgu_progress_register_callbacks();	/* so that its waits are shown */
 
 	if (!exit_hook_registered)
 	{

@@ -75,7 +75,6 @@ typedef struct PguProgress
 	int64		relations_total;	/* -1: not a multi-relation operation */
 	/* what the backend waits on (any time, not only in an operation) */
 	int			wait_pid;		/* 0: not waiting */
-	Oid			wait_userid;
 	int			wait_event;		/* PguWaitEvent */
 	TimestampTz wait_since;
 } PguProgress;
@@ -99,6 +98,15 @@ progress_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+/* Subtransaction abort (an ERROR caught by an EXCEPTION block): no wait. */
+static void
+progress_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						  SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		pgu_wait_report_end();
+}
+
 /* Process exit. */
 static void
 progress_exit_callback(int code, Datum arg)
@@ -116,13 +124,19 @@ own_entry(void)
 	return &progress[PGU_MY_PROCNO()];
 }
 
-/* The callbacks that clear our entry, registered once per process. */
-static void
-register_callbacks(void)
+/*
+ * The callbacks that clear our entry, registered once per process.  May
+ * ERROR (out of memory): called where nothing is held, at the start of an
+ * operation and of every stream (pgu_stream_begin), so that the waits of
+ * streams, which run with interrupts held, are reported too.
+ */
+void
+pgu_progress_register_callbacks(void)
 {
 	if (!callbacks_registered)
 	{
 		RegisterXactCallback(progress_xact_callback, NULL);
+		RegisterSubXactCallback(progress_subxact_callback, NULL);
 		before_shmem_exit(progress_exit_callback, (Datum) 0);
 		callbacks_registered = true;
 	}
@@ -203,11 +217,10 @@ pgu_wait_report_begin(int event)
 		/* registering may ERROR: only where that is safe (nothing held) */
 		if (!INTERRUPTS_CAN_BE_PROCESSED())
 			return;
-		register_callbacks();
+		pgu_progress_register_callbacks();
 	}
 	begin_write_entry(e);
 	e->wait_event = event;
-	e->wait_userid = GetSessionUserId();
 	e->wait_since = GetCurrentTimestamp();
 	e->wait_pid = MyProcPid;
 	end_write_entry(e);
@@ -233,7 +246,7 @@ pgu_progress_start(const char *operation, Oid relid, int64 total_blocks)
 	my_progress = NULL;
 	if (own_entry() == NULL)
 		return;
-	register_callbacks();
+	pgu_progress_register_callbacks();
 	my_progress = own_entry();
 	begin_write();
 	my_progress->pid = MyProcPid;

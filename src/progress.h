@@ -13,6 +13,7 @@
 extern Size pgu_progress_shmem_size(void);
 extern void pgu_progress_shmem_init(void);
 
+extern void pgu_progress_register_callbacks(void);
 extern void pgu_progress_start(const char *operation, Oid relid, int64 total_blocks);
 extern void pgu_progress_quiet(void);
 extern void pgu_progress_set_relation(Oid relid, int64 total_blocks);

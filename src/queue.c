@@ -27,10 +27,15 @@
  * slot joins the waiter list (a FIFO under the mutex, one entry per PGPROC
  * slot); of the free slots, the first free_count waiters may take one,
  * and a caller that does not wait may take one only when more slots are
- * free than backends wait.  A waiter leaves the list when it took a slot,
- * when its wait ends without one (time-out, cancel, no worker), on ERROR
- * (PG_CATCH) and at exit (before_shmem_exit), so an entry never outlives
- * its wait.
+ * free than backends wait.  Whoever frees a slot, or leaves the line,
+ * sets the latch of the waiters now due (at most free_count of them, found
+ * under the mutex, woken outside it); waiters sleep on their own latch,
+ * with a 100 ms time-out as a backstop.  A waiter leaves the list when it
+ * took a slot, when its wait ends without one (time-out, cancel, no
+ * worker), on ERROR (PG_CATCH) and at exit (before_shmem_exit), so an
+ * entry never outlives its wait.  Each entry carries a ticket (its place
+ * in arrival order), so that pg_uring_waits computes places without the
+ * mutex.
  *
  *-------------------------------------------------------------------------
  */
@@ -57,8 +62,10 @@ typedef struct PguWaiter
 {
 	dlist_node	node;			/* in PguShared.waiters while waiting */
 	int			pid;
+	int			procno;			/* whose latch to set */
 	bool		waiting;
-	TimestampTz since;
+	pg_atomic_uint64 ticket;	/* arrival order while waiting, else 0 (read
+								 * without the mutex by pg_uring_waits) */
 } PguWaiter;
 
 struct PguShared
@@ -80,10 +87,9 @@ struct PguShared
 	int		   *fifo;			/* circular, nslots entries */
 	int		   *freelist;		/* stack, nslots entries */
 
-	ConditionVariable slot_freed;	/* broadcast when a slot is freed */
-
 	dlist_head	waiters;		/* slot waiters, first come first */
 	int			nwaiters;
+	uint64		next_ticket;
 	int			nwaiter_entries;	/* MaxBackends */
 	PguWaiter  *waiter_entries;	/* indexed by pgprocno */
 
@@ -147,8 +153,9 @@ pgu_shmem_init(void)
 							 pgu_queue_size * sizeof(PguSlot) +
 							 pgu_queue_size * sizeof(int) * 2));
 		pgu_shared->nwaiter_entries = MaxBackends;
+		for (i = 0; i < MaxBackends; i++)
+			pg_atomic_init_u64(&pgu_shared->waiter_entries[i].ticket, 0);
 		dlist_init(&pgu_shared->waiters);
-		ConditionVariableInit(&pgu_shared->slot_freed);
 		pgu_shared->ring.state = PGU_RING_NOT_STARTED;
 
 		staging = (char *) TYPEALIGN(PGU_STAGING_ALIGN, base + queue_struct_size());
@@ -295,19 +302,50 @@ waiter_leave(PguWaiter *w)
 		dlist_delete(&w->node);
 		w->waiting = false;
 		w->pid = 0;
+		pg_atomic_write_u64(&w->ticket, 0);
 		pgu_shared->nwaiters--;
 	}
 }
 
 /*
- * Leave the waiter list without a slot; if slots are free, the waiters
- * behind us may now take them.
+ * Mutex held: the procno of the last waiter a free slot is due to (place
+ * free_count in line), or -1.  After one more slot is free, or one waiter
+ * before it left, that is the one waiter who may newly take a slot.  The
+ * walk is bounded by free_count, which is at most queue_size.
+ */
+static int
+waiter_newly_due(void)
+{
+	dlist_iter	iter;
+	int			pos = 0;
+
+	dlist_foreach(iter, &pgu_shared->waiters)
+	{
+		if (++pos == pgu_shared->free_count)
+			return dlist_container(PguWaiter, node, iter.cur)->procno;
+		if (pos > pgu_shared->free_count)
+			break;
+	}
+	return -1;
+}
+
+/* Wake the waiter found by waiter_newly_due() (mutex released). */
+static void
+wake_waiter(int procno)
+{
+	if (procno >= 0)
+		SetLatch(&GetPGProcByNumber(procno)->procLatch);
+}
+
+/*
+ * Leave the waiter list without a slot; if slots are free, the waiter
+ * behind the ones due may now be due one.
  */
 static void
 waiter_give_up(void)
 {
 	PguWaiter  *w = my_waiter();
-	bool		wake = false;
+	int			due = -1;
 
 	if (w == NULL)
 		return;
@@ -315,11 +353,10 @@ waiter_give_up(void)
 	if (w->waiting)
 	{
 		waiter_leave(w);
-		wake = pgu_shared->free_count > 0 && pgu_shared->nwaiters > 0;
+		due = waiter_newly_due();
 	}
 	SpinLockRelease(&pgu_shared->mutex);
-	if (wake)
-		ConditionVariableBroadcast(&pgu_shared->slot_freed);
+	wake_waiter(due);
 }
 
 /* Exit: never leave an entry in the waiter list behind. */
@@ -361,12 +398,15 @@ slot_wait(int timeout_ms, bool *timed_out)
 			TimestampTz now;
 			long		sleep_ms;
 
+			/* before the check: a wakeup after it is not lost */
+			ResetLatch(MyLatch);
 			SpinLockAcquire(&pgu_shared->mutex);
 			if (w != NULL && !w->waiting)
 			{
 				w->pid = MyProcPid;
-				w->since = GetCurrentTimestamp();
+				w->procno = PGU_MY_PROCNO();
 				w->waiting = true;
+				pg_atomic_write_u64(&w->ticket, ++pgu_shared->next_ticket);
 				dlist_push_tail(&pgu_shared->waiters, &w->node);
 				pgu_shared->nwaiters++;
 			}
@@ -395,10 +435,10 @@ slot_wait(int timeout_ms, bool *timed_out)
 					*timed_out = true;
 				break;
 			}
-			/* timed, so that a lost wakeup cannot stall us */
+			/* timed, as a backstop: whoever frees a slot sets our latch */
 			sleep_ms = Min((deadline - now + 999) / 1000, 100);
-			ConditionVariableTimedSleep(&pgu_shared->slot_freed, sleep_ms,
-										pgu_wait_event(PGU_WAIT_SLOT));
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 sleep_ms, pgu_wait_event(PGU_WAIT_SLOT));
 		}
 	}
 	PG_CATCH();
@@ -408,7 +448,6 @@ slot_wait(int timeout_ms, bool *timed_out)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	ConditionVariableCancelSleep();
 	if (idx < 0)
 		waiter_give_up();
 	pgu_wait_report_end();
@@ -544,14 +583,17 @@ pgu_slot_enqueue(PguSlot *slot)
 static void
 slot_push_free(PguSlot *slot, bool reclaimed)
 {
+	int			due;
+
 	SpinLockAcquire(&pgu_shared->mutex);
 	Assert(pgu_shared->free_count < pgu_shared->nslots);
 	pgu_shared->freelist[pgu_shared->free_count++] = pgu_slot_index(slot);
 	if (reclaimed)
 		pgu_shared->reclaimed++;
+	due = waiter_newly_due();
 	SpinLockRelease(&pgu_shared->mutex);
-	/* all: only the first in line may take it (see may_take_slot) */
-	ConditionVariableBroadcast(&pgu_shared->slot_freed);
+	/* only the waiter it is due to may take it (see may_take_slot) */
+	wake_waiter(due);
 }
 
 /* Owner: return a consumed (DONE) or unused (FILLING) slot to the free list. */
@@ -631,26 +673,35 @@ pgu_queue_reclaim(void)
 	return n;
 }
 
-/* Place (1 = next) of backend pid in line for a slot; 0 if not waiting. */
+/*
+ * Place (1 = next) of backend pid in line for a slot; 0 if not waiting.
+ * Without the mutex (monitoring): from the tickets, so a place may be off
+ * by a waiter that joined or left meanwhile.
+ */
 int
 pgu_queue_waiter_position(int pid)
 {
-	dlist_iter	iter;
-	int			pos = 0;
-	int			found = 0;
+	uint64		mine = 0;
+	int			pos = 1;
+	int			i;
 
-	SpinLockAcquire(&pgu_shared->mutex);
-	dlist_foreach(iter, &pgu_shared->waiters)
+	for (i = 0; i < pgu_shared->nwaiter_entries; i++)
 	{
-		pos++;
-		if (dlist_container(PguWaiter, node, iter.cur)->pid == pid)
-		{
-			found = pos;
-			break;
-		}
+		PguWaiter  *w = &pgu_shared->waiter_entries[i];
+
+		if (w->pid == pid)
+			mine = pg_atomic_read_u64(&w->ticket);
 	}
-	SpinLockRelease(&pgu_shared->mutex);
-	return found;
+	if (mine == 0)
+		return 0;
+	for (i = 0; i < pgu_shared->nwaiter_entries; i++)
+	{
+		uint64		t = pg_atomic_read_u64(&pgu_shared->waiter_entries[i].ticket);
+
+		if (t != 0 && t < mine)
+			pos++;
+	}
+	return pos;
 }
 
 /* How many slots backend pid has taken and not given back (no lock). */

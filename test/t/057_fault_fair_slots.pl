@@ -21,6 +21,9 @@
 #     prewarm was done;
 #   - every call ends with its block count, every slot is free, nobody
 #     waits any more.
+# Last, a buffer-mode prewarm with two helpers under a stalled worker: the
+# helpers' waits (inside their streams, interrupts held) show in
+# pg_uring_waits too, and so does the caller's.
 
 use strict;
 use warnings;
@@ -139,6 +142,38 @@ for my $i (0 .. 3)
 ok(queue_settled($node), 'every slot is free again');
 is(sq('SELECT count(*) FROM pg_uring_waits'), '0', 'nobody waits any more');
 is(sq('SELECT slot_waiters FROM pg_uring_status'), '0', 'no slot waiters');
+
+# a buffer-mode prewarm split between the caller and its helpers (core
+# parallel workers; queue_depth 1, so that 3 windows fit in 3/4 of the 4
+# slots): with the worker stalled, the helpers' waits (inside
+# their streams, with interrupts held) show in pg_uring_waits too, and so
+# does the caller's wait for its helpers
+sq("SELECT evicted > 0 FROM pg_uring_evict('h')");    # not cached: read ahead through the ring
+fault_set($node, 'worker_stall', 'stall');
+my $p = bg_start($node, 'postgres',
+	"SET pg_uring.min_parallel_prewarm_size = '1MB'; SET pg_uring.max_prewarm_workers = 2; "
+	  . "SET pg_uring.queue_depth = 1; "
+	  . "SELECT pg_uring_prewarm('h')",
+	app => 'pgu_fair_par');
+my $ppid = bg_backend_pid($p);
+my $helper_waits = '';
+ok( wait_progress(sub {
+			$helper_waits = sq("SELECT count(*) FROM pg_uring_waits w JOIN pg_stat_activity a USING (pid) "
+				  . "WHERE a.backend_type = 'parallel worker' AND a.leader_pid = $ppid "
+				  . "AND w.wait_event IN ('PgUringBatch', 'PgUringSlot')");
+			return $helper_waits > 0;
+		}),
+	"the helpers' waits show in pg_uring_waits ($helper_waits)");
+ok( wait_progress(sub {
+			sq("SELECT wait_event FROM pg_uring_waits WHERE pid = $ppid") =~ /^PgUring(PrewarmHelpers|Batch|Slot)$/
+		}),
+	'so does the caller');
+fault_reset($node);
+my $pr = bg_finish($p);
+is($pr->{rc}, 0, 'the parallel prewarm ended without an error') or diag($pr->{err});
+is($pr->{out}, "$nblocks{h}\n", 'the parallel prewarm counted every block');
+ok(queue_settled($node), 'every slot is free again');
+is(sq('SELECT count(*) FROM pg_uring_waits'), '0', 'nobody waits any more');
 
 $node->stop;
 done_testing();
