@@ -106,6 +106,7 @@ BASE_PORT = int(env('BENCH_BASELINE_PORT', str(PORT + 1)))
 # (a before/after run of one change; the claims case is then not run)
 BASE_CASES = env('BENCH_BASELINE_CASES', '')
 BASE_FIRST = env('BENCH_BASELINE_FIRST', '0') == '1'    # "before" runs first in each pair
+BASE_ALT = env('BENCH_BASELINE_FIRST', '0') == 'alt'    # ... in every other round
 PGDATA_BASE = os.path.join(SCRATCH, 'data_base')
 SERVER_LOG_BASE = os.path.join(SCRATCH, 'server_base.log')
 # the PostgreSQL 18 anchor (BENCH_PG18=1): a cluster in the Debian sid root
@@ -689,6 +690,24 @@ class Case:
         if self.kind == 'flush':
             return "SELECT flushed FROM pg_uring_flush('%s')" % FLUSH_TABLE
         raise ValueError(self.kind)
+
+
+def round_order(cases, rnd):
+    """the cases of round rnd: with BENCH_BASELINE_FIRST=alt, each pair of a
+    case and its "before" twin swaps places every other round"""
+    if not (BASE_CASES and BASE_ALT and rnd % 2 == 0):
+        return cases
+    out = list(cases)
+    i = 0
+    while i + 1 < len(out):
+        a, b = out[i], out[i + 1]
+        if b.cluster == 'base' and b.name == 'before ' + a.name or \
+           a.cluster == 'base' and a.name == 'before ' + b.name:
+            out[i], out[i + 1] = b, a
+            i += 2
+        else:
+            i += 1
+    return out
 
 
 def ring_configs():
@@ -1914,7 +1933,7 @@ def main():
                 t_round = time.time()
                 log('---- round %d (read-ahead %s kB) ----' % (rnd_no, ra_kb))
                 for w in WORKLOADS:
-                    for case in cases:
+                    for case in round_order(cases, rnd_no):
                         if w not in case.workloads:
                             continue
                         for h in huge_modes:

@@ -94,7 +94,8 @@
 #   BENCH_BASELINE_CASES    regex: these pg_uring cases also run on the baseline
 #                           build, as "before <case>", right after each (a
 #                           before/after run of one change; no claims case)
-#   BENCH_BASELINE_FIRST [0] 1: each "before" case runs before its twin
+#   BENCH_BASELINE_FIRST [0] 1: each "before" case runs before its twin;
+#                           alt: before it in every other round
 #   BENCH_CASES             regex: run only the matching cases
 #   BENCH_COLD [restart]    restart | evict (uses pg_uring_evict() if it exists)
 #   BENCH_HUGE [0]          0 | 1 (huge_pages = on; root sets vm.nr_hugepages
