@@ -15,7 +15,7 @@
 # For one major ("--local MAJOR"), as root on a fresh Debian machine it
 # installs what it needs through apt (15 only, skipped when everything is
 # already installed, unless CI=true; the roots get theirs from
-# debroot.sh), builds with -Wall -Wextra -Werror, installs the extension,
+# debroot.sh), builds with -Wall -Wextra -Werror (PGU_WERROR=1), installs the extension,
 # copies the tree into a scratch directory owned by the unprivileged user
 # "postgres" (PostgreSQL refuses to run as root) and runs, as that user:
 #   make check-regress   pg_regress against a temporary instance
@@ -212,12 +212,12 @@ log "PostgreSQL: $("$PG_CONFIG" --version) ($PG_CONFIG)"
 
 # ------------------------------------------------------------ build/install --
 log "make"
-make -j"$(nproc)" PG_CONFIG="$PG_CONFIG" || die "build failed"
+make -j"$(nproc)" PG_CONFIG="$PG_CONFIG" PGU_WERROR=1 || die "build failed"
 log "make install"
 if [ "$(id -u)" -ne 0 ] && [ ! -w "$("$PG_CONFIG" --pkglibdir)" ]; then
     die "not root and $("$PG_CONFIG" --pkglibdir) is not writable: run as root (or install first)"
 fi
-make install PG_CONFIG="$PG_CONFIG" || die "make install failed"
+make install PG_CONFIG="$PG_CONFIG" PGU_WERROR=1 || die "make install failed"
 
 # ------------------------------------------------------------ scratch copy --
 SCRATCH=$(mktemp -d /tmp/pg_uring_check.XXXXXX)
@@ -234,12 +234,14 @@ bench_rc=0
 PROBE_DIR="$SCRATCH/.ring-probe"
 
 cleanup() {
+    local rc=$?
     [ "$SCRATCH_DONE" -eq 1 ] && return
     SCRATCH_DONE=1
     if [ -f "$PROBE_DIR/data/postmaster.pid" ]; then
         in_scratch pg_ctl -D "$PROBE_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
     fi
-    if [ "${PG_URING_KEEP:-}" = "1" ]; then
+    # kept after a failure (to read its logs), or when asked to
+    if [ "${PG_URING_KEEP:-}" = "1" ] || [ "$rc" -ne 0 ]; then
         echo "check.sh: scratch tree kept in $SCRATCH"
         [ -n "${PGU_CHECK_TREE_IS_COPY:-}" ] && echo "check.sh: build tree kept in $PGU_CHECK_TREE_IS_COPY"
     else
@@ -411,8 +413,8 @@ install_build() {
     local flags=()
     [ "$testing" -eq 1 ] && flags=(PGU_TESTING=1)
     make -s clean PG_CONFIG="$PG_CONFIG" >/dev/null
-    make -j"$(nproc)" PG_CONFIG="$PG_CONFIG" "${flags[@]}" >/dev/null \
-        && make install PG_CONFIG="$PG_CONFIG" "${flags[@]}" >/dev/null
+    make -j"$(nproc)" PG_CONFIG="$PG_CONFIG" PGU_WERROR=1 "${flags[@]}" >/dev/null \
+        && make install PG_CONFIG="$PG_CONFIG" PGU_WERROR=1 "${flags[@]}" >/dev/null
 }
 
 # Run one TAP stage: $1 = label, then the files.
