@@ -10,13 +10,11 @@
 use strict;
 use warnings;
 
-use FindBin;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use PgUringTest;
-require "$FindBin::RealBin/029_flush_lib.pm";
-FlushTestLib->import;
+use FlushTestLib;
 
 my $node = pgu_node('buffer_usage',
 	conf => "shared_preload_libraries = 'pg_uring, pg_stat_statements'\n"

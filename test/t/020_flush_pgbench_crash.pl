@@ -18,15 +18,13 @@
 use strict;
 use warnings;
 
-use FindBin;
 use File::Temp qw(tempdir);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
 use PgUringTest;
-require "$FindBin::RealBin/029_flush_lib.pm";
-FlushTestLib->import;
+use FlushTestLib;
 
 my $secs    = soak() ? 180 : 30;
 my $scale   = 5;

@@ -22,13 +22,11 @@
 use strict;
 use warnings;
 
-use FindBin;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use PgUringTest;
-require "$FindBin::RealBin/029_flush_lib.pm";
-FlushTestLib->import;
+use FlushTestLib;
 
 # fsync = on: PostgreSQL::Test::Cluster turns it off, and then the
 # checkpointer syncs (and logs) nothing.

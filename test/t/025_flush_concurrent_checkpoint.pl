@@ -17,15 +17,13 @@
 use strict;
 use warnings;
 
-use FindBin;
 use File::Temp qw(tempdir);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
 use PgUringTest;
-require "$FindBin::RealBin/029_flush_lib.pm";
-FlushTestLib->import;
+use FlushTestLib;
 
 my $rounds     = soak() ? 10 : 3;
 my $round_secs = 8;

@@ -41,15 +41,13 @@ use strict;
 use warnings;
 
 use Config;
-use FindBin;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
 use PgUringTest;
-require "$FindBin::RealBin/029_flush_lib.pm";
-FlushTestLib->import;
+use FlushTestLib;
 
 plan skip_all => 'needs x86_64 (breakpoint condition on %rsi/%rdx)'
   unless $Config{archname} =~ /x86_64/;

@@ -26,14 +26,12 @@
 use strict;
 use warnings;
 
-use FindBin;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
 use PgUringTest;
-require "$FindBin::RealBin/029_flush_lib.pm";
-FlushTestLib->import;
+use FlushTestLib;
 
 my $node = pgu_node('stalled_client',
 	conf => "pg_uring.queue_size = 4\npg_uring.backend_queue_limit = 64\nshared_buffers = 256MB\nlog_min_messages = error\n"

@@ -18,13 +18,11 @@
 use strict;
 use warnings;
 
-use FindBin;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use PgUringTest;
-require "$FindBin::RealBin/029_flush_lib.pm";
-FlushTestLib->import;
+use FlushTestLib;
 
 my $node = flush_node('fault_flush', conf => "data_sync_retry = on\n");
 fault_setup_or_skip($node);

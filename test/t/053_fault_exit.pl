@@ -20,14 +20,12 @@
 use strict;
 use warnings;
 
-use FindBin;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
 use PgUringTest;
-require "$FindBin::RealBin/029_flush_lib.pm";
-FlushTestLib->import;
+use FlushTestLib;
 
 my $node = flush_node('fault_exit');
 fault_setup_or_skip($node);

@@ -13,14 +13,12 @@
 use strict;
 use warnings;
 
-use FindBin;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
 use PgUringTest;
-require "$FindBin::RealBin/029_flush_lib.pm";
-FlushTestLib->import;
+use FlushTestLib;
 
 my $node = pgu_node('fault_wait_events', conf => "bgwriter_lru_maxpages = 0\n");
 fault_setup_or_skip($node);

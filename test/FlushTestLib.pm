@@ -1,10 +1,9 @@
 # Copyright (c) pg_uring authors
 #
 # Helpers shared by the write-path TAP tests (test/t/020_flush_*.pl ...
-# 025_flush_*.pl, issue 4).  Not a test itself (prove --ext .pl skips it):
+# 027_flush_*.pl, and others), next to PgUringTest.pm (prove -I test):
 #
-#   use FindBin;
-#   require "$FindBin::RealBin/029_flush_lib.pm";
+#   use FlushTestLib;
 #
 # The "nothing lost" oracle is in three parts:
 #   flush_amcheck()   verify_heapam() returns no rows for every given table,
