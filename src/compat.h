@@ -154,6 +154,28 @@ typedef enum PguWaitEvent
 	PGU_WAIT_COUNT
 } PguWaitEvent;
 
+/* A wait's name, as pg_stat_activity shows it on 17 and 18 (and pg_uring_waits everywhere). */
+static inline const char *
+pgu_wait_event_name(int which)
+{
+	switch ((PguWaitEvent) which)
+	{
+		case PGU_WAIT_BATCH:
+			return "PgUringBatch";
+		case PGU_WAIT_SLOT:
+			return "PgUringSlot";
+		case PGU_WAIT_VERIFY_RATE:
+			return "PgUringVerifyRate";
+		case PGU_WAIT_WORKER_MAIN:
+			return "PgUringWorkerMain";
+		case PGU_WAIT_PREWARM_HELPERS:
+			return "PgUringPrewarmHelpers";
+		case PGU_WAIT_COUNT:
+			break;
+	}
+	return "unknown";
+}
+
 /* registered ids, 0 = not yet (pg_uring.c; unused on 15) */
 extern uint32 pgu_wait_event_ids[PGU_WAIT_COUNT];
 
@@ -162,19 +184,12 @@ extern uint32 pgu_wait_event_ids[PGU_WAIT_COUNT];
 static inline void
 pgu_wait_events_init(void)
 {
-	static const char *const names[PGU_WAIT_COUNT] = {
-		"PgUringBatch",
-		"PgUringSlot",
-		"PgUringVerifyRate",
-		"PgUringWorkerMain",
-		"PgUringPrewarmHelpers",
-	};
 	int			i;
 
 	for (i = 0; i < PGU_WAIT_COUNT; i++)
 	{
 		if (pgu_wait_event_ids[i] == 0)
-			pgu_wait_event_ids[i] = WaitEventExtensionNew(names[i]);
+			pgu_wait_event_ids[i] = WaitEventExtensionNew(pgu_wait_event_name(i));
 	}
 }
 

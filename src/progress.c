@@ -502,26 +502,6 @@ pg_uring_progress_1_2(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* The name of a wait, as pg_stat_activity shows it on 17 and 18. */
-static const char *
-wait_event_name(int event)
-{
-	switch (event)
-	{
-		case PGU_WAIT_BATCH:
-			return "PgUringBatch";
-		case PGU_WAIT_SLOT:
-			return "PgUringSlot";
-		case PGU_WAIT_VERIFY_RATE:
-			return "PgUringVerifyRate";
-		case PGU_WAIT_WORKER_MAIN:
-			return "PgUringWorkerMain";
-		case PGU_WAIT_PREWARM_HELPERS:
-			return "PgUringPrewarmHelpers";
-	}
-	return "unknown";
-}
-
 /*
  * SQL: one row per backend waiting inside pg_uring: on what, since when,
  * its place in line for a request slot, and how many slots it holds.
@@ -553,7 +533,7 @@ pg_uring_waits(PG_FUNCTION_ARGS)
 		if (copy.wait_pid == 0)
 			continue;
 		values[0] = Int32GetDatum(copy.wait_pid);
-		values[1] = CStringGetTextDatum(wait_event_name(copy.wait_event));
+		values[1] = CStringGetTextDatum(pgu_wait_event_name(copy.wait_event));
 		values[2] = TimestampTzGetDatum(copy.wait_since);
 		TimestampDifference(copy.wait_since, now, &secs, &usecs);
 		values[3] = Float8GetDatum((double) secs + usecs / 1000000.0);

@@ -12,12 +12,14 @@
 #   A  deterministic: the worker is stopped (SIGSTOP) before the flush, so
 #      the flush queues its batches and waits; it is killed with the
 #      requests queued;
-#   B  in flight: the worker runs; as soon as the flush has written some
-#      blocks (pg_uring_progress) the worker is frozen (SIGSTOP), with the
-#      rest in the ring or queued, and killed.  (Without the freeze a flush
-#      can finish between the last look and the kill.)  The flush must
-#      still be running at the kill (pg_stat_activity, pg_uring_progress),
-#      and must not complete.
+#   B  in flight: the worker runs, slowed down from inside (testing build:
+#      complete_delay holds it 20 ms before each completion, one block per
+#      request, so the flush would take minutes); as soon as the flush has
+#      written some blocks (pg_uring_progress) the worker is frozen
+#      (SIGSTOP), with the rest in the ring or queued, and killed.  (Without
+#      the delay a fast machine could finish the flush between the last
+#      look and the freeze.)  The flush must still be running at the kill
+#      (pg_stat_activity, pg_uring_progress), and must not complete.
 # After each recovery, the table is dirtied again and flushed through the
 # new worker: every dirty buffer written, through the ring.
 
@@ -35,6 +37,7 @@ my $mb = soak() ? 400 : 200;
 my $node = flush_node('flush_kill',
 	conf => "shared_buffers = " . ($mb + 120) . "MB\npg_uring.progress_interval = 0\n");
 ring_skip_unless_up($node);
+fault_setup_or_skip($node);
 
 my $stopped;
 END { kill('CONT', $stopped) if $stopped; }
@@ -75,10 +78,11 @@ for my $round ('A', 'B')
 	}
 
 	# Round B must still be flushing when the worker is killed: one block per
-	# request and one request in flight keep a 200 MB flush busy for seconds
-	# (with the default window it can finish before the first progress poll).
+	# request, one request in flight and 20 ms before each completion keep a
+	# 200 MB flush busy for minutes.
 	my $slow = $round eq 'B'
 	  ? 'SET pg_uring.queue_depth = 1; SET pg_uring.combine_limit = 1;' : '';
+	fault_set($node, 'complete_delay', 'delay', arg => 20) if $round eq 'B';
 	my $s = bg_start($node, 'postgres',
 		"SET pg_uring.io_method = io_uring; $slow SELECT * FROM pg_uring_flush('$t')",
 		app => "kflush$round");
@@ -134,6 +138,9 @@ SELECT count(*) FROM pg_stat_activity a JOIN pg_uring_progress p ON p.pid = a.pi
 	my $new = wait_for_worker($node, $wpid);
 	like($new, qr/^\d+$/, "[$round] a new ring worker is running ($new)");
 	is(ring_wait_settled($node)->{ring_up}, 't', "[$round] the ring is up again");
+	# (the fault state lives in shared memory, which the crash restart
+	# rebuilt; disarm explicitly all the same)
+	fault_reset($node);
 
 	for my $u (@tables)
 	{
