@@ -2,6 +2,7 @@
 
 MODULE_big = pg_uring
 OBJS = \
+	src/autoprewarm.o \
 	src/buffers.o \
 	src/faults.o \
 	src/flush.o \
@@ -18,7 +19,8 @@ OBJS = \
 	src/worker.o
 
 EXTENSION = pg_uring
-DATA = pg_uring--1.0.sql pg_uring--1.1.sql pg_uring--1.2.sql pg_uring--1.0--1.1.sql pg_uring--1.1--1.2.sql
+DATA = pg_uring--1.0.sql pg_uring--1.1.sql pg_uring--1.2.sql pg_uring--1.3.sql \
+	pg_uring--1.0--1.1.sql pg_uring--1.1--1.2.sql pg_uring--1.2--1.3.sql
 PGFILEDESC = "pg_uring - batched asynchronous page I/O through io_uring"
 
 SHLIB_LINK += -luring

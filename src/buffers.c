@@ -104,6 +104,16 @@ tag_fork(const BufferTag *tag)
 {
 	return BufTagGetForkNum(tag);
 }
+
+static inline void
+tag_to_entry(const BufferTag *tag, PguBlockEntry *e)
+{
+	e->database = tag->dbOid;
+	e->tablespace = tag->spcOid;
+	e->filenode = BufTagGetRelNumber(tag);
+	e->fork = BufTagGetForkNum(tag);
+	e->block = tag->blockNum;
+}
 #else
 static inline void
 tag_init(BufferTag *tag, const PguRelLocator *loc, ForkNumber fork, BlockNumber blkno)
@@ -133,6 +143,16 @@ static inline ForkNumber
 tag_fork(const BufferTag *tag)
 {
 	return tag->forkNum;
+}
+
+static inline void
+tag_to_entry(const BufferTag *tag, PguBlockEntry *e)
+{
+	e->database = tag->rnode.dbNode;
+	e->tablespace = tag->rnode.spcNode;
+	e->filenode = tag->rnode.relNode;
+	e->fork = tag->forkNum;
+	e->block = tag->blockNum;
 }
 #endif
 
@@ -304,6 +324,34 @@ pgu_buf_collect(Relation rel, int *nrefs)
 		qsort(refs, n, sizeof(PguBufRef), ref_cmp);
 	*nrefs = n;
 	return refs;
+}
+
+/*
+ * Every valid buffer of a permanent relation, with its usage count, into
+ * entries (room for NBuffers); returns how many.  As contrib autoprewarm
+ * lists them: each header is read under its spinlock, nothing is pinned,
+ * and unlogged relations (reset by crash recovery) are left out.
+ */
+int
+pgu_buf_list_all(PguBlockEntry *entries)
+{
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < NBuffers; i++)
+	{
+		BufferDesc *desc = GetBufferDescriptor(i);
+		uint32		state = LockBufHdr(desc);
+
+		if ((state & BM_TAG_VALID) && (state & BM_VALID) && (state & BM_PERMANENT))
+		{
+			tag_to_entry(&desc->tag, &entries[n]);
+			entries[n].usage = BUF_STATE_GET_USAGECOUNT(state);
+			n++;
+		}
+		UnlockBufHdr(desc, state);
+	}
+	return n;
 }
 
 /* Pin ref's buffer if it still holds that block; InvalidBuffer if not. */

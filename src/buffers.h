@@ -26,6 +26,17 @@ typedef struct PguBufRef
 	bool		dirty;
 } PguBufRef;
 
+/* One block of the buffer list that autoprewarm dumps (pgu_buf_list_all). */
+typedef struct PguBlockEntry
+{
+	Oid			database;
+	Oid			tablespace;
+	Oid			filenode;
+	ForkNumber	fork;
+	BlockNumber block;
+	int			usage;			/* usage count when listed: hotter first */
+} PguBlockEntry;
+
 extern bool pgu_buf_is_cached(Relation rel, ForkNumber fork, BlockNumber blkno);
 extern void pgu_buf_read_run(Relation rel, ForkNumber fork, BlockNumber first,
 							 int nblocks);
@@ -39,6 +50,7 @@ extern bool pgu_buf_write_finish(Buffer buf, bool ok);
 extern void pgu_buf_abort_writes(void);
 extern bool pgu_buf_evict(Relation rel, const PguBufRef *ref);
 extern int	pgu_buf_pin_limit(void);
+extern int	pgu_buf_list_all(PguBlockEntry *entries);
 extern ssize_t pgu_buf_reread_uncached(Relation rel, ForkNumber fork, BlockNumber blkno,
 									   int fd, off_t offset, char *page, bool *cached);
 

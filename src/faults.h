@@ -6,7 +6,7 @@
  * A fault point is armed from SQL (pg_uring_fault_set, a C function that
  * exists only in the testing build; tests create it themselves):
  *	point	read | write | close | install_delay | write_delay |
- *			complete_delay | worker_stall | drop_delay
+ *			complete_delay | worker_stall | drop_delay | dump_delay
  *	action	eio | short | eof | delay | stall
  *	skip	let this many hits pass first
  *	count	then fire this many times (-1: until reset)
@@ -31,6 +31,7 @@ typedef enum PguFaultPoint
 	PGU_FP_COMPLETE_DELAY,		/* worker: before completing a slot */
 	PGU_FP_WORKER_STALL,		/* worker: stops serving while armed */
 	PGU_FP_DROP_DELAY,			/* evict: before dropping each buffer */
+	PGU_FP_DUMP_DELAY,			/* autoprewarm: half-way through a dump */
 	PGU_NUM_FAULT_POINTS
 } PguFaultPoint;
 

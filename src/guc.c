@@ -31,6 +31,8 @@ int			pgu_max_verify_rate = PGU_VERIFY_RATE_DEFAULT;
 int			pgu_progress_interval = PGU_PROGRESS_INTERVAL_DEFAULT;
 int			pgu_max_prewarm_workers = PGU_MAX_PREWARM_WORKERS_DEFAULT;
 int			pgu_min_parallel_prewarm_size = PGU_MIN_PARALLEL_PREWARM_DEFAULT;
+bool		pgu_autoprewarm = false;
+int			pgu_autoprewarm_interval = PGU_AUTOPREWARM_INTERVAL_DEFAULT;
 
 static const struct config_enum_entry pgu_io_method_options[] = {
 	{"io_uring", PGU_IO_METHOD_IO_URING, false},
@@ -238,6 +240,26 @@ pgu_define_gucs(void)
 							PGU_MIN_PARALLEL_PREWARM_MAX,
 							PGC_USERSET,
 							GUC_UNIT_BLOCKS,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pg_uring.autoprewarm",
+							 "Starts the autoprewarm worker, which dumps the list of blocks in shared buffers.",
+							 "The dump is written every pg_uring.autoprewarm_interval and at shutdown, in contrib pg_prewarm's format.",
+							 &pgu_autoprewarm,
+							 false,
+							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_uring.autoprewarm_interval",
+							"Sets the interval between dumps of the shared buffer list.",
+							"0 dumps only at shutdown.",
+							&pgu_autoprewarm_interval,
+							PGU_AUTOPREWARM_INTERVAL_DEFAULT,
+							PGU_AUTOPREWARM_INTERVAL_MIN,
+							PGU_AUTOPREWARM_INTERVAL_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pg_uring");

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * pg_uring.c
- *	  Module entry point: GUCs, shared memory, and the ring worker.
+ *	  Module entry point: GUCs, shared memory, the ring worker and the
+ *	  autoprewarm worker.
  *
  * pg_uring must be loaded through shared_preload_libraries: it reserves
  * shared memory for its request queue and staging memory, and registers
@@ -11,8 +12,10 @@
  * Locking overview (details in each file's banner):
  *	- queue.c: one spinlock over the FIFO, free list and worker fields;
  *	  slot payloads are owned by whoever the slot's state says.
- *	- bufclaim.c: buffers are claimed in I/O-in-progress state under the
- *	  buffer header lock; no content lock is held while I/O is in flight.
+ *	- buffers.c: write I/O state is taken under the buffer header lock;
+ *	  reads never claim buffers (pages enter through core's read path);
+ *	  no content lock is waited for while I/O state is held.
+ *	- autoprewarm.c: one named LWLock serializes dumps of the buffer list.
  *	- stats.c: lock-free atomic counters.
  *
  *-------------------------------------------------------------------------
@@ -24,6 +27,7 @@
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 
+#include "autoprewarm.h"
 #include "faults.h"
 #include "pg_uring.h"
 #include "progress.h"
@@ -50,6 +54,7 @@ pgu_shmem_request(void)
 	RequestAddinShmemSpace(pgu_shmem_size());
 	RequestAddinShmemSpace(pgu_progress_shmem_size());
 	RequestAddinShmemSpace(pgu_stats_shmem_size());
+	pgu_autoprewarm_shmem_request();
 #ifdef PGU_TESTING
 	RequestAddinShmemSpace(pgu_faults_shmem_size());
 #endif
@@ -89,4 +94,6 @@ _PG_init(void)
 	shmem_startup_hook = pgu_shmem_startup;
 
 	pgu_register_worker();
+	if (pgu_autoprewarm)
+		pgu_autoprewarm_register();
 }

@@ -68,6 +68,10 @@ typedef enum PguIoMethod
 #define PGU_MIN_PARALLEL_PREWARM_MIN		0
 #define PGU_MIN_PARALLEL_PREWARM_MAX		(PG_INT32_MAX / 2)
 
+#define PGU_AUTOPREWARM_INTERVAL_DEFAULT	300 /* s, 0 = at shutdown only */
+#define PGU_AUTOPREWARM_INTERVAL_MIN		0
+#define PGU_AUTOPREWARM_INTERVAL_MAX		(INT_MAX / 1000)
+
 /* GUC variables (guc.c) */
 extern int	pgu_io_method;
 extern int	pgu_ring_entries;
@@ -84,6 +88,8 @@ extern int	pgu_max_verify_rate;
 extern int	pgu_progress_interval;
 extern int	pgu_max_prewarm_workers;
 extern int	pgu_min_parallel_prewarm_size;
+extern bool pgu_autoprewarm;
+extern int	pgu_autoprewarm_interval;
 
 /* guc.c */
 extern void pgu_define_gucs(void);

@@ -28,7 +28,8 @@ my @calls = (
 	"SELECT * FROM pg_uring_stats",
 	"SELECT * FROM pg_uring_status",
 	"SELECT * FROM pg_uring_progress",
-	"SELECT pg_uring_stats_reset()");
+	"SELECT pg_uring_stats_reset()",
+	"SELECT pg_uring_autoprewarm_dump_now()");
 
 for my $sql (@calls)
 {

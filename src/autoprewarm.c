@@ -1,0 +1,280 @@
+/*-------------------------------------------------------------------------
+ *
+ * autoprewarm.c
+ *	  The autoprewarm dump: the list of blocks in shared buffers, written to
+ *	  a file in the data directory every pg_uring.autoprewarm_interval, at
+ *	  shutdown, and on demand (pg_uring_autoprewarm_dump_now()).
+ *
+ * File format: contrib pg_prewarm's ("<<N>>" on the first line, then one
+ * "database,tablespace,filenode,fork,block" line per block), so that
+ * pg_prewarm's autoprewarm can read what we write.  pg_prewarm sorts the
+ * list itself when it loads it; we write the hottest blocks first (usage
+ * count, highest first), which that format allows without a field of its
+ * own.  Our file is pg_uring_autoprewarm.blocks, not pg_prewarm's
+ * autoprewarm.blocks, so that both modules loaded at once never write the
+ * same file.
+ *
+ * The write is atomic: a temporary file is written and fsynced, renamed
+ * over the dump and the directory fsynced (durable_rename).  A crash in
+ * the middle leaves the previous dump as it was; the next dump truncates
+ * the leftover temporary file.
+ *
+ * Restoring the dump through the ring is not built yet (docs/design.md,
+ * section 6).
+ *
+ * Locking rules of this file:
+ *	- one named LWLock ("pg_uring autoprewarm") serializes dumps, so that
+ *	  the worker and pg_uring_autoprewarm_dump_now() never write the
+ *	  temporary file at once.  It is taken conditionally, in a loop that
+ *	  sleeps on the latch and checks for interrupts, so a caller that waits
+ *	  behind a slow dump can still be cancelled;
+ *	- buffer headers are read through buffers.c (each under its spinlock,
+ *	  nothing pinned), before the file is opened.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <unistd.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+#include "autoprewarm.h"
+#include "buffers.h"
+#include "faults.h"
+#include "pg_uring.h"
+
+#define AUTOPREWARM_FILE		"pg_uring_autoprewarm.blocks"
+#define AUTOPREWARM_TMP_FILE	"pg_uring_autoprewarm.blocks.tmp"
+#define AUTOPREWARM_TRANCHE		"pg_uring autoprewarm"
+
+PG_FUNCTION_INFO_V1(pg_uring_autoprewarm_dump_now);
+
+/* Ask for the dump lock (called from the shmem request hook). */
+void
+pgu_autoprewarm_shmem_request(void)
+{
+	RequestNamedLWLockTranche(AUTOPREWARM_TRANCHE, 1);
+}
+
+/* Hotter first; then in file order, so that equal counts stay sorted. */
+static int
+entry_cmp(const void *a, const void *b)
+{
+	const PguBlockEntry *x = a;
+	const PguBlockEntry *y = b;
+
+	if (x->usage != y->usage)
+		return x->usage > y->usage ? -1 : 1;
+	if (x->database != y->database)
+		return x->database < y->database ? -1 : 1;
+	if (x->tablespace != y->tablespace)
+		return x->tablespace < y->tablespace ? -1 : 1;
+	if (x->filenode != y->filenode)
+		return x->filenode < y->filenode ? -1 : 1;
+	if (x->fork != y->fork)
+		return x->fork < y->fork ? -1 : 1;
+	if (x->block != y->block)
+		return x->block < y->block ? -1 : 1;
+	return 0;
+}
+
+/* Take the dump lock, sleeping between tries; interrupts are served. */
+static LWLock *
+dump_lock_acquire(void)
+{
+	LWLock	   *lock = &(GetNamedLWLockTranche(AUTOPREWARM_TRANCHE))->lock;
+
+	while (!LWLockConditionalAcquire(lock, LW_EXCLUSIVE))
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return lock;
+}
+
+/*
+ * Write the dump; returns the number of blocks, or -1 after reporting a
+ * failure at elevel (LOG in the worker: the previous dump stays).
+ */
+static int64
+dump_write(int elevel)
+{
+	PguBlockEntry *entries;
+	int			n;
+	int			i;
+	FILE	   *file;
+	LWLock	   *lock;
+
+	/* before anything is open: an ERROR here leaves nothing behind */
+	entries = palloc_extended(sizeof(PguBlockEntry) * (Size) NBuffers, MCXT_ALLOC_HUGE);
+	n = pgu_buf_list_all(entries);
+	if (n > 1)
+		qsort(entries, n, sizeof(PguBlockEntry), entry_cmp);
+
+	lock = dump_lock_acquire();
+	file = AllocateFile(AUTOPREWARM_TMP_FILE, PG_BINARY_W);
+	if (file == NULL)
+	{
+		LWLockRelease(lock);
+		pfree(entries);
+		ereport(elevel,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", AUTOPREWARM_TMP_FILE)));
+		return -1;
+	}
+
+	errno = 0;
+	if (fprintf(file, "<<%d>>\n", n) < 0)
+		goto write_failed;
+	for (i = 0; i < n; i++)
+	{
+		/* testing build: hold a dump half-written (a crash test kills us) */
+		if (i == n / 2)
+		{
+			if (fflush(file) != 0)
+				goto write_failed;
+			PGU_FAULT_DELAY(PGU_FP_DUMP_DELAY);
+		}
+		if (fprintf(file, "%u,%u,%u,%u,%u\n",
+					entries[i].database, entries[i].tablespace, entries[i].filenode,
+					(uint32) entries[i].fork, entries[i].block) < 0)
+			goto write_failed;
+	}
+	/* FreeFile is fclose: it flushes, and reports what the flush hit */
+	if (FreeFile(file) != 0)
+	{
+		file = NULL;
+		goto write_failed;
+	}
+	file = NULL;
+
+	/* fsync the file, rename it over the dump, fsync the directory */
+	if (durable_rename(AUTOPREWARM_TMP_FILE, AUTOPREWARM_FILE, elevel) != 0)
+	{
+		(void) unlink(AUTOPREWARM_TMP_FILE);
+		LWLockRelease(lock);
+		pfree(entries);
+		return -1;
+	}
+	LWLockRelease(lock);
+	pfree(entries);
+	return n;
+
+write_failed:
+	{
+		int			save_errno = errno ? errno : ENOSPC;
+
+		if (file != NULL)
+			(void) FreeFile(file);
+		(void) unlink(AUTOPREWARM_TMP_FILE);
+		LWLockRelease(lock);
+		pfree(entries);
+		errno = save_errno;
+		ereport(elevel,
+				(errcode_for_file_access(),
+				 errmsg("could not write file \"%s\": %m", AUTOPREWARM_TMP_FILE)));
+		return -1;
+	}
+}
+
+/* Register the autoprewarm worker (pg_uring.autoprewarm = on). */
+void
+pgu_autoprewarm_register(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	/* on a standby, once it is consistent: the buffers then hold pages */
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	worker.bgw_restart_time = 10;
+	strlcpy(worker.bgw_library_name, "pg_uring", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "pgu_autoprewarm_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "pg_uring autoprewarm", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "pg_uring autoprewarm", BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * Entry point of the autoprewarm worker: dump every
+ * pg_uring.autoprewarm_interval (never if 0), and at shutdown.
+ */
+void
+pgu_autoprewarm_main(Datum main_arg)
+{
+	TimestampTz last_dump = GetCurrentTimestamp();
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+	/* no database: this gives us pg_stat_activity */
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("pg_uring autoprewarm");
+
+	ereport(LOG,
+			(errmsg("pg_uring autoprewarm worker started"),
+			 errdetail("The shared buffer list is dumped to \"%s\".", AUTOPREWARM_FILE)));
+
+	while (!ShutdownRequestPending)
+	{
+		long		timeout = -1;
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (pgu_autoprewarm_interval > 0)
+		{
+			TimestampTz next = TimestampTzPlusMilliseconds(last_dump,
+														   (int64) pgu_autoprewarm_interval * 1000);
+			TimestampTz now = GetCurrentTimestamp();
+
+			if (now >= next)
+			{
+				(void) dump_write(LOG);
+				last_dump = GetCurrentTimestamp();
+				continue;
+			}
+			timeout = (long) Min((next - now) / 1000 + 1, (TimestampTz) INT_MAX);
+		}
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (timeout >= 0 ? WL_TIMEOUT : 0),
+						 timeout, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+
+	/* shutdown: the buffers are still there (the checkpointer runs after us) */
+	{
+		int64		n = dump_write(LOG);
+
+		if (n >= 0)
+			ereport(LOG,
+					(errmsg_plural("pg_uring autoprewarm dumped %lld block at shutdown",
+								   "pg_uring autoprewarm dumped %lld blocks at shutdown",
+								   n, (long long) n)));
+	}
+	proc_exit(0);
+}
+
+/* SQL: dump the shared buffer list now; returns the number of blocks. */
+Datum
+pg_uring_autoprewarm_dump_now(PG_FUNCTION_ARGS)
+{
+	pgu_check_loaded();
+	PG_RETURN_INT64(dump_write(ERROR));
+}
