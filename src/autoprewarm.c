@@ -58,6 +58,12 @@
 #define AUTOPREWARM_FILE		"pg_uring_autoprewarm.blocks"
 #define AUTOPREWARM_TMP_FILE	"pg_uring_autoprewarm.blocks.tmp"
 #define AUTOPREWARM_TRANCHE		"pg_uring autoprewarm"
+/*
+ * Longest wait of the worker's dumps for another one to finish: a stuck
+ * dump_now() must not keep the worker from its next interval, nor the
+ * server from shutting down.
+ */
+#define WORKER_DUMP_WAIT_MS		10000L
 
 PG_FUNCTION_INFO_V1(pg_uring_autoprewarm_dump_now);
 
@@ -90,18 +96,26 @@ entry_cmp(const void *a, const void *b)
 	return 0;
 }
 
-/* Take the dump lock, sleeping between tries; interrupts are served. */
+/*
+ * Take the dump lock, sleeping between tries; interrupts are served.  With
+ * max_wait_ms >= 0, give up after that long and return NULL (the worker:
+ * a shutdown never waits for a dump stuck in a file system).
+ */
 static LWLock *
-dump_lock_acquire(void)
+dump_lock_acquire(long max_wait_ms)
 {
 	LWLock	   *lock = &(GetNamedLWLockTranche(AUTOPREWARM_TRANCHE))->lock;
+	long		waited = 0;
 
 	while (!LWLockConditionalAcquire(lock, LW_EXCLUSIVE))
 	{
+		if (max_wait_ms >= 0 && waited >= max_wait_ms)
+			return NULL;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 10L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
+		waited += 10;
 	}
 	return lock;
 }
@@ -109,9 +123,10 @@ dump_lock_acquire(void)
 /*
  * Write the dump; returns the number of blocks, or -1 after reporting a
  * failure at elevel (LOG in the worker: the previous dump stays).
+ * max_wait_ms bounds the wait for another dump (-1: no bound).
  */
 static int64
-dump_write(int elevel)
+dump_write(int elevel, long max_wait_ms)
 {
 	PguBlockEntry *entries;
 	int			n;
@@ -125,7 +140,16 @@ dump_write(int elevel)
 	if (n > 1)
 		qsort(entries, n, sizeof(PguBlockEntry), entry_cmp);
 
-	lock = dump_lock_acquire();
+	lock = dump_lock_acquire(max_wait_ms);
+	if (lock == NULL)
+	{
+		pfree(entries);
+		ereport(elevel,
+				(errmsg("could not dump the shared buffer list to \"%s\"", AUTOPREWARM_FILE),
+				 errdetail("Another dump did not finish within %ld ms.", max_wait_ms),
+				 errhint("The previous dump is kept.")));
+		return -1;
+	}
 	file = AllocateFile(AUTOPREWARM_TMP_FILE, PG_BINARY_W);
 	if (file == NULL)
 	{
@@ -142,13 +166,17 @@ dump_write(int elevel)
 		goto write_failed;
 	for (i = 0; i < n; i++)
 	{
+#ifdef PGU_TESTING
 		/* testing build: hold a dump half-written (a crash test kills us) */
 		if (i == n / 2)
 		{
 			if (fflush(file) != 0)
 				goto write_failed;
-			PGU_FAULT_DELAY(PGU_FP_DUMP_DELAY);
+			/* stall: until reset (a reload's SIGHUP would cut a delay short) */
+			while (PGU_FAULT(PGU_FP_DUMP_DELAY) == PGU_FA_STALL)
+				pg_usleep(10000L);
 		}
+#endif
 		if (fprintf(file, "%u,%u,%u,%u,%u\n",
 					entries[i].database, entries[i].tablespace, entries[i].filenode,
 					(uint32) entries[i].fork, entries[i].block) < 0)
@@ -246,7 +274,7 @@ pgu_autoprewarm_main(Datum main_arg)
 
 			if (now >= next)
 			{
-				(void) dump_write(LOG);
+				(void) dump_write(LOG, WORKER_DUMP_WAIT_MS);
 				last_dump = GetCurrentTimestamp();
 				continue;
 			}
@@ -260,7 +288,7 @@ pgu_autoprewarm_main(Datum main_arg)
 
 	/* shutdown: the buffers are still there (the checkpointer runs after us) */
 	{
-		int64		n = dump_write(LOG);
+		int64		n = dump_write(LOG, WORKER_DUMP_WAIT_MS);
 
 		if (n >= 0)
 			ereport(LOG,
@@ -276,5 +304,5 @@ Datum
 pg_uring_autoprewarm_dump_now(PG_FUNCTION_ARGS)
 {
 	pgu_check_loaded();
-	PG_RETURN_INT64(dump_write(ERROR));
+	PG_RETURN_INT64(dump_write(ERROR, -1));
 }
