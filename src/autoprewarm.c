@@ -54,6 +54,7 @@
 #include "buffers.h"
 #include "faults.h"
 #include "pg_uring.h"
+#include "worker.h"
 
 #define AUTOPREWARM_FILE		"pg_uring_autoprewarm.blocks"
 #define AUTOPREWARM_TMP_FILE	"pg_uring_autoprewarm.blocks.tmp"
@@ -153,8 +154,11 @@ dump_write(int elevel, long max_wait_ms)
 	file = AllocateFile(AUTOPREWARM_TMP_FILE, PG_BINARY_W);
 	if (file == NULL)
 	{
+		int			save_errno = errno;
+
 		LWLockRelease(lock);
 		pfree(entries);
+		errno = save_errno;
 		ereport(elevel,
 				(errcode_for_file_access(),
 				 errmsg("could not open file \"%s\": %m", AUTOPREWARM_TMP_FILE)));
@@ -223,18 +227,8 @@ write_failed:
 void
 pgu_autoprewarm_register(void)
 {
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	/* on a standby, once it is consistent: the buffers then hold pages */
-	worker.bgw_start_time = BgWorkerStart_ConsistentState;
-	worker.bgw_restart_time = 10;
-	strlcpy(worker.bgw_library_name, "pg_uring", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "pgu_autoprewarm_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "pg_uring autoprewarm", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "pg_uring autoprewarm", BGW_MAXLEN);
-	RegisterBackgroundWorker(&worker);
+	pgu_register_static_worker("pgu_autoprewarm_main", "pg_uring autoprewarm", 10);
 }
 
 /*

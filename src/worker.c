@@ -115,21 +115,32 @@ static FdEntry fd_cache[FD_CACHE_SIZE];
 static bool cleanup_done = false;
 static bool have_willneed = false;	/* the ring does fadvise */
 
-/* Register the static ring worker; called from _PG_init. */
+/*
+ * Register one of pg_uring's static workers (from _PG_init): shared memory
+ * and a PGPROC without a database, started once the server is consistent
+ * (so on a standby too), restarted restart_secs after it exits.
+ */
 void
-pgu_register_worker(void)
+pgu_register_static_worker(const char *function, const char *name, int restart_secs)
 {
 	BackgroundWorker worker;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_ConsistentState;
-	worker.bgw_restart_time = 5;
+	worker.bgw_restart_time = restart_secs;
 	strlcpy(worker.bgw_library_name, "pg_uring", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "pgu_worker_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "pg_uring ring worker", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "pg_uring ring worker", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, function, BGW_MAXLEN);
+	strlcpy(worker.bgw_name, name, BGW_MAXLEN);
+	strlcpy(worker.bgw_type, name, BGW_MAXLEN);
 	RegisterBackgroundWorker(&worker);
+}
+
+/* Register the static ring worker; called from _PG_init. */
+void
+pgu_register_worker(void)
+{
+	pgu_register_static_worker("pgu_worker_main", "pg_uring ring worker", 5);
 }
 
 /* Append an I/O to the ready list. */

@@ -9,6 +9,8 @@
 #ifndef PG_URING_WORKER_H
 #define PG_URING_WORKER_H
 
+extern void pgu_register_static_worker(const char *function, const char *name,
+									   int restart_secs);
 extern void pgu_register_worker(void);
 extern PGDLLEXPORT void pgu_worker_main(Datum main_arg);
 
