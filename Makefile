@@ -13,14 +13,17 @@ OBJS = \
 	src/prewarm.o \
 	src/queue.o \
 	src/relation.o \
+	src/replicate.o \
+	src/restore.o \
 	src/ring.o \
 	src/stats.o \
 	src/verify.o \
 	src/worker.o
 
 EXTENSION = pg_uring
-DATA = pg_uring--1.0.sql pg_uring--1.1.sql pg_uring--1.2.sql pg_uring--1.3.sql \
-	pg_uring--1.0--1.1.sql pg_uring--1.1--1.2.sql pg_uring--1.2--1.3.sql
+DATA = pg_uring--1.0.sql pg_uring--1.1.sql pg_uring--1.2.sql pg_uring--1.3.sql pg_uring--1.4.sql \
+	pg_uring--1.0--1.1.sql pg_uring--1.1--1.2.sql pg_uring--1.2--1.3.sql \
+	pg_uring--1.3--1.4.sql
 PGFILEDESC = "pg_uring - batched asynchronous page I/O through io_uring"
 
 SHLIB_LINK += -luring

@@ -101,3 +101,7 @@ RESET pg_uring.combine_limit;
 RESET pg_uring.queue_depth;
 RESET ROLE;
 DROP ROLE regress_pgu_guc_user;
+
+-- autoprewarm's settings
+SELECT name, setting, unit, boot_val, context, vartype, min_val, max_val
+  FROM pg_settings WHERE name LIKE 'pg_uring.autoprewarm%' ORDER BY name;

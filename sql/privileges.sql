@@ -33,7 +33,8 @@ SELECT f AS function,
                     'pg_uring_waits()',
                     'pg_uring_inflight()',
                     'pg_uring_stats_reset(text)',
-                    'pg_uring_autoprewarm_dump_now()']) WITH ORDINALITY AS t(f, i)
+                    'pg_uring_autoprewarm_dump_now()',
+                    'pg_uring_autoprewarm_restore()']) WITH ORDINALITY AS t(f, i)
  ORDER BY i;
 
 -- error-or-value, as in prewarm.sql: the value, or

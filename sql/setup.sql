@@ -20,7 +20,7 @@ SELECT p.oid::regprocedure AS function, pg_get_function_result(p.oid) AS returns
  WHERE d.deptype = 'e'
    AND p.proname IN ('pg_uring_prewarm', 'pg_uring_prewarm_blocks', 'pg_uring_stats',
                      'pg_uring_latency', 'pg_uring_status', 'pg_uring_stats_reset',
-                     'pg_uring_autoprewarm_dump_now')
+                     'pg_uring_autoprewarm_dump_now', 'pg_uring_autoprewarm_restore')
  ORDER BY p.oid::regprocedure::text;
 
 SELECT pg_get_function_arguments('pg_uring_prewarm'::regproc);

@@ -19,8 +19,15 @@
  * the middle leaves the previous dump as it was; the next dump truncates
  * the leftover temporary file.
  *
- * Restoring the dump through the ring is not built yet (docs/design.md,
- * section 6).
+ * After the last block line comes one line of ours that pg_prewarm never
+ * reads (it reads the number of lines the first line gives, and stops):
+ * "#pg_uring system_identifier=S usage=5:n5,4:n4,3:n3,2:n2,1:n1,0:n0",
+ * the cluster that wrote the dump and how many of the lines, from the top,
+ * had each usage count.  The restore (restore.c) uses them to skip another
+ * cluster's dump and to read the hottest blocks first.
+ *
+ * This file also keeps the shared state of autoprewarm: the last dump and
+ * restore, for pg_uring_status, and which restore runs.
  *
  * Locking rules of this file:
  *	- one named LWLock ("pg_uring autoprewarm") serializes dumps, so that
@@ -29,7 +36,9 @@
  *	  sleeps on the latch and checks for interrupts, so a caller that waits
  *	  behind a slow dump can still be cancelled;
  *	- buffer headers are read through buffers.c (each under its spinlock,
- *	  nothing pinned), before the file is opened.
+ *	  nothing pinned), before the file is opened;
+ *	- the shared state (ApwShared) is read and written under its spinlock,
+ *	  a few fields at a time, nothing else done while it is held.
  *
  *-------------------------------------------------------------------------
  */
@@ -46,7 +55,10 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
+#include "storage/procsignal.h"
 #include "storage/shmem.h"
+#include "storage/spin.h"
+#include "access/xlog.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
@@ -56,8 +68,8 @@
 #include "pg_uring.h"
 #include "worker.h"
 
-#define AUTOPREWARM_FILE		"pg_uring_autoprewarm.blocks"
-#define AUTOPREWARM_TMP_FILE	"pg_uring_autoprewarm.blocks.tmp"
+#define AUTOPREWARM_FILE		PGU_APW_FILE
+#define AUTOPREWARM_TMP_FILE	PGU_APW_FILE ".tmp"
 #define AUTOPREWARM_TRANCHE		"pg_uring autoprewarm"
 /*
  * Longest wait of the worker's dumps for another one to finish: a stuck
@@ -68,11 +80,107 @@
 
 PG_FUNCTION_INFO_V1(pg_uring_autoprewarm_dump_now);
 
-/* Ask for the dump lock (called from the shmem request hook). */
+/* Autoprewarm's shared state. */
+typedef struct ApwShared
+{
+	slock_t		mutex;
+	bool		startup_restore_claimed;	/* the worker's restore began */
+	pid_t		restore_pid;	/* process running a restore, or 0 */
+	PguApwStatus status;		/* last dump and restore */
+} ApwShared;
+
+static ApwShared *apw_shared = NULL;
+
+/* Ask for the dump lock and the shared state (shmem request hook). */
 void
 pgu_autoprewarm_shmem_request(void)
 {
 	RequestNamedLWLockTranche(AUTOPREWARM_TRANCHE, 1);
+	RequestAddinShmemSpace(MAXALIGN(sizeof(ApwShared)));
+}
+
+/* Create or attach to the shared state (shmem startup hook). */
+void
+pgu_autoprewarm_shmem_init(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	apw_shared = ShmemInitStruct("pg_uring autoprewarm", sizeof(ApwShared), &found);
+	if (!found)
+	{
+		memset(apw_shared, 0, sizeof(ApwShared));
+		SpinLockInit(&apw_shared->mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Copy out the last dump and restore (pg_uring_status). */
+void
+pgu_autoprewarm_get_status(PguApwStatus *status)
+{
+	SpinLockAcquire(&apw_shared->mutex);
+	*status = apw_shared->status;
+	SpinLockRelease(&apw_shared->mutex);
+}
+
+/*
+ * Become the one process that runs a restore; false if another does.  The
+ * worker's startup restore claims it once per server start (a worker
+ * restarted after a crash does not restore again).
+ */
+bool
+pgu_autoprewarm_restore_claim(bool startup)
+{
+	bool		ok;
+
+	SpinLockAcquire(&apw_shared->mutex);
+	ok = apw_shared->restore_pid == 0 &&
+		!(startup && apw_shared->startup_restore_claimed);
+	if (ok)
+		apw_shared->restore_pid = MyProcPid;
+	/* tried once: another restore running then stands in for it */
+	if (startup)
+		apw_shared->startup_restore_claimed = true;
+	SpinLockRelease(&apw_shared->mutex);
+	return ok;
+}
+
+/*
+ * Is the autoprewarm worker's startup restore still to come?  Other
+ * restores (the standby's of the primary's list) wait for it.
+ */
+bool
+pgu_autoprewarm_startup_restore_pending(void)
+{
+	bool		pending;
+
+	if (!pgu_autoprewarm)
+		return false;
+	SpinLockAcquire(&apw_shared->mutex);
+	pending = !apw_shared->startup_restore_claimed;
+	SpinLockRelease(&apw_shared->mutex);
+	return pending;
+}
+
+/* End our restore; with record, it is the last one pg_uring_status shows. */
+void
+pgu_autoprewarm_restore_release(bool record, int64 blocks, double seconds)
+{
+	TimestampTz now = GetCurrentTimestamp();	/* not under the spinlock */
+
+	SpinLockAcquire(&apw_shared->mutex);
+	if (apw_shared->restore_pid == MyProcPid)
+	{
+		apw_shared->restore_pid = 0;
+		if (record)
+		{
+			apw_shared->status.last_restore_time = now;
+			apw_shared->status.last_restore_blocks = blocks;
+			apw_shared->status.last_restore_seconds = seconds;
+		}
+	}
+	SpinLockRelease(&apw_shared->mutex);
 }
 
 /* Hotter first; then in file order, so that equal counts stay sorted. */
@@ -186,6 +294,20 @@ dump_write(int elevel, long max_wait_ms)
 					(uint32) entries[i].fork, entries[i].block) < 0)
 			goto write_failed;
 	}
+	/* ours: the cluster, and how many lines (from the top) per usage count */
+	{
+		int64		per_usage[PGU_BUF_MAX_USAGE + 1] = {0};
+		int			u;
+
+		for (i = 0; i < n; i++)
+			per_usage[Min(Max(entries[i].usage, 0), PGU_BUF_MAX_USAGE)]++;
+		if (fprintf(file, "%s system_identifier=" UINT64_FORMAT " usage=",
+					PGU_APW_TRAILER, GetSystemIdentifier()) < 0)
+			goto write_failed;
+		for (u = PGU_BUF_MAX_USAGE; u >= 0; u--)
+			if (fprintf(file, "%d:%lld%s", u, (long long) per_usage[u], u > 0 ? "," : "\n") < 0)
+				goto write_failed;
+	}
 	/* FreeFile is fclose: it flushes, and reports what the flush hit */
 	if (FreeFile(file) != 0)
 	{
@@ -204,6 +326,14 @@ dump_write(int elevel, long max_wait_ms)
 	}
 	LWLockRelease(lock);
 	pfree(entries);
+	{
+		TimestampTz now = GetCurrentTimestamp();	/* not under the spinlock */
+
+		SpinLockAcquire(&apw_shared->mutex);
+		apw_shared->status.last_dump_time = now;
+		apw_shared->status.last_dump_blocks = n;
+		SpinLockRelease(&apw_shared->mutex);
+	}
 	return n;
 
 write_failed:
@@ -221,6 +351,19 @@ write_failed:
 				 errmsg("could not write file \"%s\": %m", AUTOPREWARM_TMP_FILE)));
 		return -1;
 	}
+}
+
+/*
+ * Absorb procsignal barriers (DROP DATABASE waits for every connected
+ * process to close its files).  Our workers take SIGTERM as a shutdown
+ * request, not as die(), so they serve barriers themselves, not through
+ * CHECK_FOR_INTERRUPTS.
+ */
+void
+pgu_autoprewarm_absorb_barriers(void)
+{
+	if (ProcSignalBarrierPending)
+		ProcessProcSignalBarrier();
 }
 
 /* Register the autoprewarm worker (pg_uring.autoprewarm = on). */
@@ -251,6 +394,25 @@ pgu_autoprewarm_main(Datum main_arg)
 			(errmsg("pg_uring autoprewarm worker started"),
 			 errdetail("The shared buffer list is dumped to \"%s\".", AUTOPREWARM_FILE)));
 
+	/*
+	 * Once per server start (not again after a crash of this worker): the
+	 * last dump back into shared buffers, before the first dump replaces
+	 * it.  Stopped by a shutdown, the restore leaves the dump as it is.
+	 */
+	if (pgu_autoprewarm_restore_claim(true))
+	{
+		bool		complete = pgu_autoprewarm_restore_at_startup();
+
+		if (!complete && ShutdownRequestPending)
+		{
+			ereport(LOG,
+					(errmsg("pg_uring autoprewarm did not dump at shutdown"),
+					 errdetail("The restore of the previous dump had not finished; the dump is kept for the next start.")));
+			proc_exit(0);
+		}
+	}
+	last_dump = GetCurrentTimestamp();
+
 	while (!ShutdownRequestPending)
 	{
 		long		timeout = -1;
@@ -278,6 +440,7 @@ pgu_autoprewarm_main(Datum main_arg)
 						 WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (timeout >= 0 ? WL_TIMEOUT : 0),
 						 timeout, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
+		pgu_autoprewarm_absorb_barriers();
 	}
 
 	/* shutdown: the buffers are still there (the checkpointer runs after us) */

@@ -106,6 +106,14 @@ tag_fork(const BufferTag *tag)
 }
 
 static inline void
+entry_locator(const PguBlockEntry *e, PguRelLocator *loc)
+{
+	loc->spcOid = e->tablespace;
+	loc->dbOid = e->database;
+	loc->relNumber = e->filenode;
+}
+
+static inline void
 tag_to_entry(const BufferTag *tag, PguBlockEntry *e)
 {
 	e->database = tag->dbOid;
@@ -146,6 +154,14 @@ tag_fork(const BufferTag *tag)
 }
 
 static inline void
+entry_locator(const PguBlockEntry *e, PguRelLocator *loc)
+{
+	loc->spcNode = e->tablespace;
+	loc->dbNode = e->database;
+	loc->relNode = e->filenode;
+}
+
+static inline void
 tag_to_entry(const BufferTag *tag, PguBlockEntry *e)
 {
 	e->database = tag->rnode.dbNode;
@@ -170,23 +186,43 @@ static WriteRecord *writes = NULL;
 static int	nwrites = 0;
 static int	maxwrites = 0;
 
+/* Is the tag's block in shared buffers (valid or being read)? */
+static bool
+tag_is_cached(const BufferTag *tag)
+{
+	uint32		hash;
+	LWLock	   *partition;
+	int			buf_id;
+
+	hash = BufTableHashCode((BufferTag *) tag);
+	partition = BufMappingPartitionLock(hash);
+	LWLockAcquire(partition, LW_SHARED);
+	buf_id = BufTableLookup((BufferTag *) tag, hash);
+	LWLockRelease(partition);
+	return buf_id >= 0;
+}
+
+/* Is a listed block in shared buffers (autoprewarm's standby restore)? */
+bool
+pgu_buf_entry_cached(const PguBlockEntry *e)
+{
+	BufferTag	tag;
+	PguRelLocator loc;
+
+	entry_locator(e, &loc);
+	tag_init(&tag, &loc, e->fork, e->block);
+	return tag_is_cached(&tag);
+}
+
 /* Is the block in shared buffers (valid or being read)?  No pin is taken. */
 bool
 pgu_buf_is_cached(Relation rel, ForkNumber fork, BlockNumber blkno)
 {
 	BufferTag	tag;
-	uint32		hash;
-	LWLock	   *partition;
-	int			buf_id;
 	PguRelLocator loc = PGU_REL_LOCATOR(rel);
 
 	tag_init(&tag, &loc, fork, blkno);
-	hash = BufTableHashCode(&tag);
-	partition = BufMappingPartitionLock(hash);
-	LWLockAcquire(partition, LW_SHARED);
-	buf_id = BufTableLookup(&tag, hash);
-	LWLockRelease(partition);
-	return buf_id >= 0;
+	return tag_is_cached(&tag);
 }
 
 #if PG_VERSION_NUM >= 180000
@@ -324,6 +360,39 @@ pgu_buf_collect(Relation rel, int *nrefs)
 		qsort(refs, n, sizeof(PguBufRef), ref_cmp);
 	*nrefs = n;
 	return refs;
+}
+
+/*
+ * How many buffers hold a page now?  Read without the header locks: a
+ * hint, for autoprewarm's restore to tell whether a dump fits.
+ */
+int
+pgu_buf_count_in_use(void)
+{
+	int			i;
+	int			n = 0;
+
+	for (i = 0; i < NBuffers; i++)
+	{
+		BufferDesc *desc = GetBufferDescriptor(i);
+
+		if (pg_atomic_read_u32(&desc->state) & BM_TAG_VALID)
+			n++;
+	}
+	return n;
+}
+
+StaticAssertDecl(BM_MAX_USAGE_COUNT == PGU_BUF_MAX_USAGE,
+				 "PGU_BUF_MAX_USAGE must match BM_MAX_USAGE_COUNT");
+
+/*
+ * Is a buffer on the free list?  Autoprewarm's restore stops when none is,
+ * as contrib's does, rather than evict what it loaded.  No lock: a hint.
+ */
+bool
+pgu_buf_have_free(void)
+{
+	return have_free_buffer();
 }
 
 /*

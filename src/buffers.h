@@ -26,6 +26,9 @@ typedef struct PguBufRef
 	bool		dirty;
 } PguBufRef;
 
+/* Highest usage count of a buffer (core's BM_MAX_USAGE_COUNT). */
+#define PGU_BUF_MAX_USAGE	5
+
 /* One block of the buffer list that autoprewarm dumps (pgu_buf_list_all). */
 typedef struct PguBlockEntry
 {
@@ -51,6 +54,9 @@ extern void pgu_buf_abort_writes(void);
 extern bool pgu_buf_evict(Relation rel, const PguBufRef *ref);
 extern int	pgu_buf_pin_limit(void);
 extern int	pgu_buf_list_all(PguBlockEntry *entries);
+extern bool pgu_buf_have_free(void);
+extern int	pgu_buf_count_in_use(void);
+extern bool pgu_buf_entry_cached(const PguBlockEntry *e);
 extern ssize_t pgu_buf_reread_uncached(Relation rel, ForkNumber fork, BlockNumber blkno,
 									   int fd, off_t offset, char *page, bool *cached);
 

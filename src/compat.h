@@ -66,6 +66,19 @@ typedef RelFileNode PguRelLocator;
 #endif
 
 /*
+ * The relation that has a tablespace's relfilenode now (autoprewarm's
+ * restore maps its dump's entries back to relations).  PostgreSQL 16 renamed
+ * the function and its header with the rest.
+ */
+#if PG_VERSION_NUM >= 160000
+#include "utils/relfilenumbermap.h"
+#define PGU_RELID_BY_FILENODE(spc, filenode)	RelidByRelfilenumber(spc, filenode)
+#else
+#include "utils/relfilenodemap.h"
+#define PGU_RELID_BY_FILENODE(spc, filenode)	RelidByRelfilenode(spc, filenode)
+#endif
+
+/*
  * Does role own relation relid?  PostgreSQL 16 replaced the per-catalog
  * ownership checks with object_ownercheck.
  */

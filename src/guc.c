@@ -33,6 +33,11 @@ int			pgu_max_prewarm_workers = PGU_MAX_PREWARM_WORKERS_DEFAULT;
 int			pgu_min_parallel_prewarm_size = PGU_MIN_PARALLEL_PREWARM_DEFAULT;
 bool		pgu_autoprewarm = false;
 int			pgu_autoprewarm_interval = PGU_AUTOPREWARM_INTERVAL_DEFAULT;
+int			pgu_autoprewarm_workers = PGU_AUTOPREWARM_WORKERS_DEFAULT;
+int			pgu_autoprewarm_rate_limit = PGU_AUTOPREWARM_RATE_DEFAULT;
+bool		pgu_autoprewarm_replicate = false;
+char	   *pgu_autoprewarm_database = NULL;
+int			pgu_autoprewarm_replicate_rate_limit = PGU_AUTOPREWARM_REPLICATE_RATE_DEFAULT;
 
 static const struct config_enum_entry pgu_io_method_options[] = {
 	{"io_uring", PGU_IO_METHOD_IO_URING, false},
@@ -243,7 +248,7 @@ pgu_define_gucs(void)
 							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("pg_uring.autoprewarm",
-							 "Starts the autoprewarm worker, which dumps the list of blocks in shared buffers.",
+							 "Starts the autoprewarm worker, which restores the last dump of the shared buffer list at startup and dumps it again.",
 							 "The dump is written every pg_uring.autoprewarm_interval and at shutdown, in contrib pg_prewarm's format.",
 							 &pgu_autoprewarm,
 							 false,
@@ -260,6 +265,57 @@ pgu_define_gucs(void)
 							PGU_AUTOPREWARM_INTERVAL_MAX,
 							PGC_SIGHUP,
 							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_uring.autoprewarm_workers",
+							"Sets how many databases an autoprewarm restore reads at once.",
+							"Each takes a background worker from max_worker_processes while it runs.",
+							&pgu_autoprewarm_workers,
+							PGU_AUTOPREWARM_WORKERS_DEFAULT,
+							PGU_AUTOPREWARM_WORKERS_MIN,
+							PGU_AUTOPREWARM_WORKERS_MAX,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_uring.autoprewarm_rate_limit",
+							"Caps the read rate of an autoprewarm restore, in megabytes per second.",
+							"0 means no limit.  The cap is shared by all databases being restored.",
+							&pgu_autoprewarm_rate_limit,
+							PGU_AUTOPREWARM_RATE_DEFAULT,
+							PGU_AUTOPREWARM_RATE_MIN,
+							PGU_AUTOPREWARM_RATE_MAX,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pg_uring.autoprewarm_replicate",
+							 "Sends the primary's list of blocks in shared buffers to its standbys, which restore it.",
+							 "The list goes through table pg_uring_autoprewarm_list in pg_uring.autoprewarm_database.",
+							 &pgu_autoprewarm_replicate,
+							 false,
+							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_uring.autoprewarm_database",
+							   "Sets the database whose pg_uring_autoprewarm_list carries the list to standbys.",
+							   "pg_uring 1.4 or later must be installed there.",
+							   &pgu_autoprewarm_database,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_uring.autoprewarm_replicate_rate_limit",
+							"Caps the read rate of a standby's restores of the primary's list, in megabytes per second.",
+							"0 means no limit.",
+							&pgu_autoprewarm_replicate_rate_limit,
+							PGU_AUTOPREWARM_REPLICATE_RATE_DEFAULT,
+							PGU_AUTOPREWARM_RATE_MIN,
+							PGU_AUTOPREWARM_RATE_MAX,
+							PGC_SIGHUP,
+							0,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pg_uring");

@@ -15,7 +15,10 @@
  *	- buffers.c: write I/O state is taken under the buffer header lock;
  *	  reads never claim buffers (pages enter through core's read path);
  *	  no content lock is waited for while I/O state is held.
- *	- autoprewarm.c: one named LWLock serializes dumps of the buffer list.
+ *	- autoprewarm.c: one named LWLock serializes dumps of the buffer list;
+ *	  a spinlock guards its shared state (last dump and restore, who
+ *	  restores).  restore.c: its workers share a dynamic shared memory
+ *	  segment of atomics and read-only entries.
  *	- stats.c: lock-free atomic counters.
  *
  *-------------------------------------------------------------------------
@@ -69,6 +72,7 @@ pgu_shmem_startup(void)
 	pgu_shmem_init();
 	pgu_progress_shmem_init();
 	pgu_stats_shmem_init();
+	pgu_autoprewarm_shmem_init();
 #ifdef PGU_TESTING
 	pgu_faults_shmem_init();
 #endif
@@ -96,4 +100,6 @@ _PG_init(void)
 	pgu_register_worker();
 	if (pgu_autoprewarm)
 		pgu_autoprewarm_register();
+	if (pgu_autoprewarm_replicate)
+		pgu_autoprewarm_replicate_register();
 }

@@ -72,6 +72,16 @@ typedef enum PguIoMethod
 #define PGU_AUTOPREWARM_INTERVAL_MIN		0
 #define PGU_AUTOPREWARM_INTERVAL_MAX		(INT_MAX / 1000)
 
+#define PGU_AUTOPREWARM_WORKERS_DEFAULT		4	/* databases restored at once */
+#define PGU_AUTOPREWARM_WORKERS_MIN			1
+#define PGU_AUTOPREWARM_WORKERS_MAX			64
+
+#define PGU_AUTOPREWARM_RATE_DEFAULT		0	/* MB/s, 0 = unlimited */
+#define PGU_AUTOPREWARM_RATE_MIN			0
+#define PGU_AUTOPREWARM_RATE_MAX			100000
+
+#define PGU_AUTOPREWARM_REPLICATE_RATE_DEFAULT	64	/* MB/s, 0 = unlimited */
+
 /* GUC variables (guc.c) */
 extern int	pgu_io_method;
 extern int	pgu_ring_entries;
@@ -90,6 +100,11 @@ extern int	pgu_max_prewarm_workers;
 extern int	pgu_min_parallel_prewarm_size;
 extern bool pgu_autoprewarm;
 extern int	pgu_autoprewarm_interval;
+extern int	pgu_autoprewarm_workers;
+extern int	pgu_autoprewarm_rate_limit;
+extern bool pgu_autoprewarm_replicate;
+extern char *pgu_autoprewarm_database;
+extern int	pgu_autoprewarm_replicate_rate_limit;
 
 /* guc.c */
 extern void pgu_define_gucs(void);

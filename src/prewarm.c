@@ -76,6 +76,7 @@
 #include "progress.h"
 #include "queue.h"
 #include "relation.h"
+#include "prewarm.h"
 #include "stats.h"
 
 PG_FUNCTION_INFO_V1(pg_uring_prewarm);
@@ -130,6 +131,8 @@ typedef struct PrewarmWork
 	int64		base;			/* caller's progress: blocks of earlier pieces */
 	BlockNumber first;			/* range: first block (when !is_list) */
 	bool		is_list;		/* the blocks follow the struct */
+	bool		stop_when_full; /* stop once no buffer is free (autoprewarm) */
+	pg_atomic_uint32 full;		/* ... and it happened: every participant stops */
 	pg_atomic_uint64 next;		/* next entry to claim */
 	pg_atomic_uint64 done;		/* blocks warmed, by all participants */
 	BlockNumber list[FLEXIBLE_ARRAY_MEMBER];	/* ascending, distinct */
@@ -165,6 +168,20 @@ static inline BlockNumber
 work_block(PrewarmWork *w, int64 i)
 {
 	return w->is_list ? w->list[i] : w->first + (BlockNumber) i;
+}
+
+/* Has a participant found no free buffer (stop_when_full)? */
+static inline bool
+work_full(PrewarmWork *w)
+{
+	return w->stop_when_full && pg_atomic_read_u32(&w->full) != 0;
+}
+
+/* Is anything of the work left to claim? */
+static inline bool
+work_left(PrewarmWork *w)
+{
+	return !work_full(w) && pg_atomic_read_u64(&w->next) < (uint64) w->nentries;
 }
 
 /* Parse a mode argument, with pg_prewarm's messages. */
@@ -223,6 +240,12 @@ install_run(PrewarmState *st, BlockNumber first, int nblocks)
 
 	if (nblocks <= 0)
 		return;
+	/* autoprewarm: no free buffer, no install (the blocks stay read ahead) */
+	if (st->work->stop_when_full && (work_full(st->work) || !pgu_buf_have_free()))
+	{
+		pg_atomic_write_u32(&st->work->full, 1);
+		return;
+	}
 	/* testing build: a delay per block installed, as one read per block had */
 	for (i = 0; i < nblocks; i++)
 		PGU_FAULT_DELAY(PGU_FP_INSTALL_DELAY);
@@ -325,6 +348,8 @@ prewarm_feed(PguStream *stream, void *arg)
 
 	for (;;)
 	{
+		if (work_full(w))
+			return;
 		if (f->pos >= f->end)
 		{
 			int64		start = (int64) pg_atomic_fetch_add_u64(&w->next, w->chunk);
@@ -344,6 +369,18 @@ prewarm_feed(PguStream *stream, void *arg)
 			if (pgu_stream_interrupted(stream) ||
 				(f->stop_for_messages && ParallelMessagePending))
 				return;
+
+			/*
+			 * Autoprewarm stops once no buffer is free, as contrib's does:
+			 * reading on would evict what it loaded first (the hottest).
+			 * What was fed is still installed, at most a read-ahead window.
+			 */
+			if (w->stop_when_full && !pgu_buf_have_free())
+			{
+				pg_atomic_write_u32(&w->full, 1);
+				f->pos = f->end;
+				return;
+			}
 			blkno = work_block(w, f->pos++);
 
 			/*
@@ -400,8 +437,7 @@ prewarm_participate(Relation rel, PrewarmWork *w, PrewarmMode mode, bool leader,
 	feed.stop_for_messages = leader && helpers;
 	feed.pos = feed.end = 0;
 
-	while (feed.pos < feed.end ||
-		   pg_atomic_read_u64(&w->next) < (uint64) w->nentries)
+	while ((feed.pos < feed.end && !work_full(w)) || work_left(w))
 	{
 		PguStream  *stream;
 
@@ -485,6 +521,8 @@ work_piece(PrewarmWork *piece, PrewarmWork *whole, int64 start, int64 count,
 		memcpy(piece->list, whole->list + start, sizeof(BlockNumber) * count);
 	piece->chunk = prewarm_chunk(count, nparticipants);
 	piece->base = base;
+	piece->stop_when_full = whole->stop_when_full;
+	pg_atomic_init_u32(&piece->full, 0);
 	pg_atomic_init_u64(&piece->next, 0);
 	pg_atomic_init_u64(&piece->done, 0);
 }
@@ -526,6 +564,8 @@ prewarm_parallel(Relation rel, PrewarmWork *whole, int64 start, int64 count,
 		work_piece(w, whole, start, count, 1, base);
 		prewarm_participate(rel, w, mode, true, false);
 		done = (int64) pg_atomic_read_u64(&w->done);
+		if (work_full(w))
+			pg_atomic_write_u32(&whole->full, 1);
 		pfree(w);
 		return done;
 	}
@@ -593,8 +633,10 @@ prewarm_parallel(Relation rel, PrewarmWork *whole, int64 start, int64 count,
 	 * off made us stop early (see prewarm_participate).  Then, as without
 	 * helpers, what was done is returned.
 	 */
-	if (pg_atomic_read_u64(&w->next) < (uint64) w->nentries)
+	if (work_left(w))
 		prewarm_participate(rel, w, mode, true, false);
+	if (work_full(w))
+		pg_atomic_write_u32(&whole->full, 1);
 
 	for (i = 0; i < pcxt->nworkers_launched; i++)
 		InstrAccumParallelQuery(&bufusage[i], &walusage[i]);
@@ -629,10 +671,11 @@ pgu_prewarm_helper_main(dsm_segment *seg, shm_toc *toc)
 
 /*
  * Prewarm the work's blocks (ascending, distinct, all < the fork's size).
- * Returns the number of blocks warmed.
+ * Returns the number of blocks warmed.  Nested (autoprewarm's restore), the
+ * caller owns the progress entry, and base is what it did before.
  */
 static int64
-prewarm_work(Relation rel, PrewarmWork *w, PrewarmMode mode)
+prewarm_work(Relation rel, PrewarmWork *w, PrewarmMode mode, int64 base, bool nested)
 {
 	int64		i;
 	int64		done = 0;
@@ -678,14 +721,18 @@ prewarm_work(Relation rel, PrewarmWork *w, PrewarmMode mode)
 	 * that core then reads from); the same path serves primaries and hot
 	 * standbys, since nothing but core ever touches a buffer.
 	 */
-	pgu_progress_start(mode == PREWARM_BUFFER ? "prewarm buffer" : "prewarm read",
-					   RelationGetRelid(rel), w->nentries);
-	pgu_progress_set_phase("prewarming");
+	if (!nested)
+	{
+		pgu_progress_start(mode == PREWARM_BUFFER ? "prewarm buffer" : "prewarm read",
+						   RelationGetRelid(rel), w->nentries);
+		pgu_progress_set_phase("prewarming");
+	}
 	nhelpers = mode == PREWARM_BUFFER ? prewarm_helpers(rel, w->nentries) : 0;
+	pg_atomic_init_u32(&w->full, 0);
 	if (nhelpers == 0)
 	{
 		w->chunk = prewarm_chunk(w->nentries, 1);
-		w->base = 0;
+		w->base = base;
 		pg_atomic_init_u64(&w->next, 0);
 		pg_atomic_init_u64(&w->done, 0);
 		prewarm_participate(rel, w, mode, true, false);
@@ -707,18 +754,48 @@ prewarm_work(Relation rel, PrewarmWork *w, PrewarmMode mode)
 
 			if (w->is_list)
 				count = Min(count, PGU_PARALLEL_LIST_MAX);
-			piece_done = prewarm_parallel(rel, w, start, count, mode, nhelpers, done);
+			piece_done = prewarm_parallel(rel, w, start, count, mode, nhelpers,
+										  base + done);
 			done += piece_done;
-			/* stopped early (a cancel held off): return what was done */
+			/* stopped early (a cancel held off, no free buffer): return what was done */
 			if (piece_done < count)
 				break;
 			start += count;
 		}
 	}
 	/* interrupts are serviceable again: a progress NOTICE may go out now */
-	pgu_progress_update(done, done * BLCKSZ);
-	pgu_progress_end();
+	pgu_progress_update(base + done, (base + done) * BLCKSZ);
+	if (!nested)
+		pgu_progress_end();
 
+	return done;
+}
+
+/*
+ * Autoprewarm's restore: read a list of blocks of a relation's fork
+ * (ascending, distinct, all < the fork's size) into shared buffers, as a
+ * buffer-mode pg_uring_prewarm_blocks does, until no buffer is free.  The
+ * caller shows progress (base: blocks it restored before).  Returns the
+ * number of blocks warmed; *full says whether it stopped for want of a
+ * free buffer.
+ */
+int64
+pgu_prewarm_restore_list(Relation rel, ForkNumber fork, const BlockNumber *blocks,
+						 int64 n, int64 base, bool *full)
+{
+	PrewarmWork *w;
+	int64		done;
+
+	w = palloc0(work_size(Max(n, 1)));
+	memcpy(w->list, blocks, sizeof(BlockNumber) * n);
+	w->relid = RelationGetRelid(rel);
+	w->fork = fork;
+	w->nentries = n;
+	w->is_list = true;
+	w->stop_when_full = true;
+	done = prewarm_work(rel, w, PREWARM_BUFFER, base, true);
+	*full = work_full(w);
+	pfree(w);
 	return done;
 }
 
@@ -778,7 +855,7 @@ pg_uring_prewarm(PG_FUNCTION_ARGS)
 
 	count = last_block >= first_block ? last_block - first_block + 1 : 0;
 	w = work_range(rel, fork, (BlockNumber) Max(first_block, 0), count);
-	count = prewarm_work(rel, w, mode);
+	count = prewarm_work(rel, w, mode, 0, false);
 
 	pfree(w);
 	relation_close(rel, AccessShareLock);
@@ -877,7 +954,7 @@ pg_uring_prewarm_blocks(PG_FUNCTION_ARGS)
 	w->fork = fork;
 	w->nentries = n;
 	w->is_list = true;
-	count = prewarm_work(rel, w, mode);
+	count = prewarm_work(rel, w, mode, 0, false);
 
 	pfree(w);
 	relation_close(rel, AccessShareLock);

@@ -85,6 +85,7 @@ static PguProgress *my_progress = NULL;
 static TimestampTz last_notice = 0;
 static bool quiet = false;		/* no NOTICEs for the current operation */
 static bool callbacks_registered = false;
+static bool outlives_xact = false;	/* a worker's operation over many transactions */
 
 /* Transaction end (an ERROR included): no operation or wait outlives it. */
 static void
@@ -94,7 +95,8 @@ progress_xact_callback(XactEvent event, void *arg)
 		event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PARALLEL_COMMIT)
 	{
 		pgu_wait_report_end();
-		pgu_progress_end();
+		if (!outlives_xact)
+			pgu_progress_end();
 	}
 }
 
@@ -244,6 +246,7 @@ void
 pgu_progress_start(const char *operation, Oid relid, int64 total_blocks)
 {
 	my_progress = NULL;
+	outlives_xact = false;
 	if (own_entry() == NULL)
 		return;
 	pgu_progress_register_callbacks();
@@ -264,6 +267,18 @@ pgu_progress_start(const char *operation, Oid relid, int64 total_blocks)
 	end_write();
 	last_notice = my_progress->started;
 	quiet = false;
+}
+
+/*
+ * Start an operation of a background worker that runs over many
+ * transactions (autoprewarm's restore): transaction ends leave it be; it
+ * ends with pgu_progress_end or the process.
+ */
+void
+pgu_progress_start_session(const char *operation, Oid relid, int64 total_blocks)
+{
+	pgu_progress_start(operation, relid, total_blocks);
+	outlives_xact = true;
 }
 
 /*
@@ -360,6 +375,7 @@ pgu_progress_update(int64 blocks_done, int64 bytes)
 void
 pgu_progress_end(void)
 {
+	outlives_xact = false;
 	if (my_progress == NULL)
 		return;
 	begin_write();

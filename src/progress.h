@@ -15,6 +15,8 @@ extern void pgu_progress_shmem_init(void);
 
 extern void pgu_progress_register_callbacks(void);
 extern void pgu_progress_start(const char *operation, Oid relid, int64 total_blocks);
+extern void pgu_progress_start_session(const char *operation, Oid relid,
+									   int64 total_blocks);
 extern void pgu_progress_quiet(void);
 extern void pgu_progress_set_relation(Oid relid, int64 total_blocks);
 extern void pgu_progress_update(int64 blocks_done, int64 bytes);

@@ -22,6 +22,7 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
+#include "autoprewarm.h"
 #include "queue.h"
 #include "ring.h"
 #include "stats.h"
@@ -33,6 +34,7 @@ PG_FUNCTION_INFO_V1(pg_uring_latency);
 PG_FUNCTION_INFO_V1(pg_uring_latency_1_2);
 PG_FUNCTION_INFO_V1(pg_uring_status);
 PG_FUNCTION_INFO_V1(pg_uring_status_1_2);
+PG_FUNCTION_INFO_V1(pg_uring_status_1_4);
 PG_FUNCTION_INFO_V1(pg_uring_stats_reset);
 PG_FUNCTION_INFO_V1(pg_uring_stats_reset_1_2);
 PG_FUNCTION_INFO_V1(pg_uring_inflight);
@@ -403,23 +405,26 @@ text_array(const char **items, int n)
 /*
  * One row describing the method in effect and the ring.  Up to 1.1 with
  * blocks_per_request (a constant) after reclaimed_slots; 1.2 has
- * slot_waiters there instead.
+ * slot_waiters there instead; 1.4 adds the last autoprewarm dump and
+ * restore at the end.
  */
 static void
-status_internal(FunctionCallInfo fcinfo, bool v1_2)
+status_internal(FunctionCallInfo fcinfo, int version)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	PguQueueSnapshot q;
 	PguRingStatus ring;
-	Datum		values[26];
-	bool		nulls[26] = {0};
+	Datum		values[31];
+	bool		nulls[31] = {0};
 	const char *names[64];
 	int			n;
 	int			col = 0;
+	int			ncols = version >= 14 ? 31 : 26;
+	bool		v1_2 = version >= 12;
 
 	pgu_check_loaded();
 	InitMaterializedSRF(fcinfo, 0);
-	pgu_check_result_columns(rsinfo, "pg_uring_status()", 26);
+	pgu_check_result_columns(rsinfo, "pg_uring_status()", ncols);
 
 	pgu_queue_snapshot(&q);
 	ring = q.ring;
@@ -469,6 +474,24 @@ status_internal(FunctionCallInfo fcinfo, bool v1_2)
 	values[col++] = Int32GetDatum(ring.dio_offset_align);
 	values[col++] = Int64GetDatum((int64) q.nslots * PGU_SLOT_BLOCKS * BLCKSZ);
 	Assert(col == 26);
+	if (version >= 14)
+	{
+		PguApwStatus apw;
+
+		/* NULL until this server has dumped, or restored, once */
+		pgu_autoprewarm_get_status(&apw);
+		nulls[col] = apw.last_dump_time == 0;
+		values[col++] = TimestampTzGetDatum(apw.last_dump_time);
+		nulls[col] = apw.last_dump_time == 0;
+		values[col++] = Int64GetDatum(apw.last_dump_blocks);
+		nulls[col] = apw.last_restore_time == 0;
+		values[col++] = TimestampTzGetDatum(apw.last_restore_time);
+		nulls[col] = apw.last_restore_time == 0;
+		values[col++] = Int64GetDatum(apw.last_restore_blocks);
+		nulls[col] = apw.last_restore_time == 0;
+		values[col++] = Float8GetDatum(apw.last_restore_seconds);
+		Assert(col == 31);
+	}
 
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
@@ -477,7 +500,7 @@ status_internal(FunctionCallInfo fcinfo, bool v1_2)
 Datum
 pg_uring_status(PG_FUNCTION_ARGS)
 {
-	status_internal(fcinfo, false);
+	status_internal(fcinfo, 10);
 	return (Datum) 0;
 }
 
@@ -485,7 +508,15 @@ pg_uring_status(PG_FUNCTION_ARGS)
 Datum
 pg_uring_status_1_2(PG_FUNCTION_ARGS)
 {
-	status_internal(fcinfo, true);
+	status_internal(fcinfo, 12);
+	return (Datum) 0;
+}
+
+/* SQL (1.4): pg_uring_status(), with the last autoprewarm dump and restore */
+Datum
+pg_uring_status_1_4(PG_FUNCTION_ARGS)
+{
+	status_internal(fcinfo, 14);
 	return (Datum) 0;
 }
 

@@ -130,6 +130,22 @@ my $n = grep {
 } split /\n/, $log;
 is($n, 1, 'still one LOG line after serving requests in fallback');
 
+# The autoprewarm restore (its workers inherit the filter from the
+# postmaster) is served synchronously too: t back in shared buffers.
+$node->safe_psql('postgres', "SELECT pg_uring_prewarm('t')");
+$node->safe_psql('postgres', 'SELECT pg_uring_autoprewarm_dump_now()');
+$node->safe_psql('postgres', "SELECT pg_uring_evict('t')");
+cmp_ok(rel_buffers($node, 'postgres', 't'), '<', $nblocks, 't was evicted');
+$before = stats_snapshot($node);
+cmp_ok($node->safe_psql('postgres', 'SELECT pg_uring_autoprewarm_restore()'),
+	'>=', $nblocks, 'with io_uring refused, the autoprewarm restore restores the dump');
+is(rel_buffers($node, 'postgres', 't'), $nblocks, '... and t is in shared buffers again');
+$d = stats_delta($before, stats_snapshot($node));
+cmp_ok($d->{io_uring}{fallback_ios} + $d->{sync}{fallback_ios},
+	'>', 0, '... through the synchronous fallback, counted');
+is($d->{io_uring}{sqes_submitted}, 0, '... with no SQE submitted');
+is(table_md5($node, 'postgres', 't'), $md5, 'table content intact after the restore');
+
 # SET pg_uring.io_method = io_uring in a session does not bring it back nor
 # break anything.
 is( $node->safe_psql(

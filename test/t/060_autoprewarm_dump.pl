@@ -57,6 +57,17 @@ ok(-f $dump, 'pg_uring_autoprewarm.blocks was written');
 ok(!-e "$dump.tmp", 'no temporary file is left behind');
 my @lines = split /\n/, slurp_file($dump);
 is($lines[0], "<<$n>>", "the header is pg_prewarm's \"<<N>>\", N = $n");
+# then our own last line, after the N that pg_prewarm reads
+my $trailer = pop @lines;
+like($trailer, qr/^#pg_uring system_identifier=\d+ usage=5:(\d+),4:(\d+),3:(\d+),2:(\d+),1:(\d+),0:(\d+)$/,
+	'the last line gives the system identifier and the lines per usage count');
+my @per_usage = $trailer =~ /(\d+)(?:,|$)/g;
+my $usage_sum = 0;
+$usage_sum += $_ for @per_usage;
+is($usage_sum, $n, 'the lines per usage count add up to N');
+is($trailer =~ /system_identifier=(\d+)/ ? $1 : '',
+	$node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()'),
+	"... and the system identifier is this cluster's");
 is(scalar(@lines) - 1, $n, 'one line per block');
 is(scalar(grep { !/^\d+,\d+,\d+,\d+,\d+$/ } @lines[1 .. $#lines]), 0,
 	'every line is database,tablespace,filenode,fork,block');
@@ -79,6 +90,7 @@ my %bc_before = map { $_ => 1 } split /\n/, $node->safe_psql('postgres', $bc_que
 $n = $node->safe_psql('postgres', 'SELECT pg_uring_autoprewarm_dump_now()');
 my %bc_after = map { $_ => 1 } split /\n/, $node->safe_psql('postgres', $bc_query);
 @lines = split /\n/, slurp_file($dump);
+pop @lines;		# our last line
 my %listed = map { $_ => 1 } @lines[1 .. $#lines];
 is(scalar(grep { !$listed{$_} } keys %bc_before), 0,
 	'every buffer of a permanent relation cached before the dump is listed (pg_buffercache)');
@@ -91,13 +103,17 @@ is(scalar(grep { (split /,/)[2] eq $unlogged } @lines[1 .. $#lines]), 0,
 	'no block of the unlogged table is listed');
 
 # Hottest first: apw_hot was scanned five times (usage count 5), apw_cold
-# once (1); every line of apw_hot comes before every line of apw_cold.
+# once (1, or 2 if the restore at the restart loaded it first); every line of
+# apw_hot's main fork comes before every line of apw_cold's.
 my $hot = $node->safe_psql('postgres', "SELECT pg_relation_filenode('apw_hot')");
 my $cold = $node->safe_psql('postgres', "SELECT pg_relation_filenode('apw_cold')");
 my ($last_hot, $first_cold, $nhot, $ncold) = (-1, scalar(@lines), 0, 0);
 for my $i (1 .. $#lines)
 {
-	my $f = (split /,/, $lines[$i])[2];
+	my ($f, $fork) = (split /,/, $lines[$i])[2, 3];
+	# main forks only: the restore at the restart above loaded the free
+	# space and visibility maps too, once (usage count 1)
+	next unless $fork == 0;
 	if ($f eq $hot) { $last_hot = $i; $nhot++; }
 	if ($f eq $cold) { $first_cold = $i if $ncold++ == 0; }
 }

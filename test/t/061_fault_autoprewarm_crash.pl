@@ -90,8 +90,10 @@ fault_reset($node);
 my $n2 = $node->safe_psql('postgres', 'SELECT pg_uring_autoprewarm_dump_now()');
 cmp_ok($n2, '>', 0, "the next dump lists $n2 blocks");
 like(slurp_file($dump), qr/^<<$n2>>\n/, 'and replaces the dump');
-my $lines = () = slurp_file($dump) =~ /\n/g;
-is($lines - 1, $n2, 'whole: one line per block');
+my $whole = slurp_file($dump);
+my $lines = () = $whole =~ /^\d+,\d+,\d+,\d+,\d+$/mg;
+is($lines, $n2, 'whole: one line per block');
+like($whole, qr/\n#pg_uring system_identifier=\d+ usage=[\d:,]+\n\z/, 'whole: our last line ends it');
 ok(!-e "$dump.tmp", 'no temporary file is left');
 
 $node->stop;
