@@ -194,15 +194,7 @@ entry_cmp(const void *a, const void *b)
 		return x->usage > y->usage ? -1 : 1;
 	if (x->database != y->database)
 		return x->database < y->database ? -1 : 1;
-	if (x->tablespace != y->tablespace)
-		return x->tablespace < y->tablespace ? -1 : 1;
-	if (x->filenode != y->filenode)
-		return x->filenode < y->filenode ? -1 : 1;
-	if (x->fork != y->fork)
-		return x->fork < y->fork ? -1 : 1;
-	if (x->block != y->block)
-		return x->block < y->block ? -1 : 1;
-	return 0;
+	return pgu_apw_cmp_file_block(x, y);
 }
 
 /*

@@ -31,6 +31,21 @@ typedef struct PguApwStatus
 	double		last_restore_seconds;
 } PguApwStatus;
 
+/* Order of two entries by file and block (the last keys of both sorts). */
+static inline int
+pgu_apw_cmp_file_block(const PguBlockEntry *x, const PguBlockEntry *y)
+{
+	if (x->tablespace != y->tablespace)
+		return x->tablespace < y->tablespace ? -1 : 1;
+	if (x->filenode != y->filenode)
+		return x->filenode < y->filenode ? -1 : 1;
+	if (x->fork != y->fork)
+		return x->fork < y->fork ? -1 : 1;
+	if (x->block != y->block)
+		return x->block < y->block ? -1 : 1;
+	return 0;
+}
+
 /* autoprewarm.c */
 extern void pgu_autoprewarm_shmem_request(void);
 extern void pgu_autoprewarm_shmem_init(void);
@@ -46,10 +61,12 @@ extern void pgu_autoprewarm_restore_release(bool record, int64 blocks, double se
 extern bool pgu_autoprewarm_restore_at_startup(void);
 extern bool pgu_autoprewarm_restore_entries(PguBlockEntry *entries, int64 n,
 											const char *source, bool in_worker,
-											int rate_limit, int64 *loaded_out);
+											int rate_limit, bool evict,
+											int64 *loaded_out);
 extern bool pgu_autoprewarm_restore_claimed(PguBlockEntry *entries, int64 n,
 											const char *source, bool in_worker,
-											int rate_limit, int64 *loaded_out);
+											int rate_limit, bool evict,
+											int64 *loaded_out);
 extern int	pgu_autoprewarm_entry_cmp(const void *a, const void *b);
 
 /* replicate.c */

@@ -774,14 +774,15 @@ prewarm_work(Relation rel, PrewarmWork *w, PrewarmMode mode, int64 base, bool ne
 /*
  * Autoprewarm's restore: read a list of blocks of a relation's fork
  * (ascending, distinct, all < the fork's size) into shared buffers, as a
- * buffer-mode pg_uring_prewarm_blocks does, until no buffer is free.  The
+ * buffer-mode pg_uring_prewarm_blocks does; with stop_when_full, only
+ * until no buffer is free (else core's clock sweep makes room).  The
  * caller shows progress (base: blocks it restored before).  Returns the
  * number of blocks warmed; *full says whether it stopped for want of a
  * free buffer.
  */
 int64
 pgu_prewarm_restore_list(Relation rel, ForkNumber fork, const BlockNumber *blocks,
-						 int64 n, int64 base, bool *full)
+						 int64 n, int64 base, bool stop_when_full, bool *full)
 {
 	PrewarmWork *w;
 	int64		done;
@@ -792,7 +793,7 @@ pgu_prewarm_restore_list(Relation rel, ForkNumber fork, const BlockNumber *block
 	w->fork = fork;
 	w->nentries = n;
 	w->is_list = true;
-	w->stop_when_full = true;
+	w->stop_when_full = stop_when_full;
 	done = prewarm_work(rel, w, PREWARM_BUFFER, base, true);
 	*full = work_full(w);
 	pfree(w);

@@ -15,6 +15,6 @@
 
 extern int64 pgu_prewarm_restore_list(Relation rel, ForkNumber fork,
 									  const BlockNumber *blocks, int64 n,
-									  int64 base, bool *full);
+									  int64 base, bool stop_when_full, bool *full);
 
 #endif							/* PG_URING_PREWARM_H */

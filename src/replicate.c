@@ -313,8 +313,14 @@ poll_restore(MemoryContext cxt)
 		pfree(entries);
 		return;
 	}
+	/*
+	 * A standby's buffers fill up with what replay touched: the primary's
+	 * hot set may take their place (core's clock sweep picks the victims),
+	 * as long as it fits in shared buffers at all.
+	 */
 	if (pgu_autoprewarm_restore_claimed(entries, n, "the primary's list", true,
-										pgu_autoprewarm_replicate_rate_limit, &loaded))
+										pgu_autoprewarm_replicate_rate_limit,
+										n <= (int64) NBuffers, &loaded))
 		last_applied = dumped_at;
 }
 

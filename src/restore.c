@@ -19,7 +19,8 @@
  *	  worker connects to its database, maps each (tablespace, relfilenode)
  *	  back to the relation that has it now, skips what no longer exists,
  *	  and prewarms the rest, a relation fork at a time, until no buffer is
- *	  free (then every worker stops), under pg_uring.autoprewarm_rate_limit
+ *	  free (then every worker stops; a standby's restore of the primary's
+ *	  list reads on: core's clock sweep makes room), under the rate limit
  *	  shared by all of them.  Blocks of shared catalogs (database 0) go
  *	  with the first database (to template1 only when there is none);
  *	- a leader that ends (an ERROR, a cancel, a shutdown) terminates the
@@ -106,6 +107,7 @@ typedef struct RestoreShared
 {
 	int			ndbs;
 	int			rate_limit;		/* MB/s, 0 = none */
+	bool		evict;			/* read on when no buffer is free (the clock sweep) */
 	Size		entries_offset; /* from the start of the segment */
 	TimestampTz started;
 	pg_atomic_uint32 full;		/* no buffer was free: everybody stops */
@@ -128,15 +130,7 @@ pgu_autoprewarm_entry_cmp(const void *a, const void *b)
 		return x->database < y->database ? -1 : 1;
 	if (x->usage != y->usage)
 		return x->usage > y->usage ? -1 : 1;
-	if (x->tablespace != y->tablespace)
-		return x->tablespace < y->tablespace ? -1 : 1;
-	if (x->filenode != y->filenode)
-		return x->filenode < y->filenode ? -1 : 1;
-	if (x->fork != y->fork)
-		return x->fork < y->fork ? -1 : 1;
-	if (x->block != y->block)
-		return x->block < y->block ? -1 : 1;
-	return 0;
+	return pgu_apw_cmp_file_block(x, y);
 }
 
 /* Parse an unsigned 32-bit decimal at *p, followed by sep; advance past it. */
@@ -539,7 +533,8 @@ restore_piece_xact(RestoreShared *rs, RestoreDb *db, const PguBlockEntry *e, int
 						blocks[k++] = e[i].block;
 				}
 				if (k > 0)
-					loaded = pgu_prewarm_restore_list(rel, e->fork, blocks, k, done, &full);
+					loaded = pgu_prewarm_restore_list(rel, e->fork, blocks, k, done,
+													  !rs->evict, &full);
 				if (full)
 					pg_atomic_write_u32(&rs->full, 1);
 			}
@@ -647,7 +642,7 @@ pgu_autoprewarm_restore_main(Datum main_arg)
 		CHECK_FOR_INTERRUPTS();
 		if (pg_atomic_read_u32(&rs->full))
 			break;
-		if (!pgu_buf_have_free())
+		if (!rs->evict && !pgu_buf_have_free())
 		{
 			pg_atomic_write_u32(&rs->full, 1);
 			break;
@@ -829,7 +824,8 @@ restore_run_workers(dsm_segment *seg, RestoreShared *rs, bool in_worker)
  */
 bool
 pgu_autoprewarm_restore_entries(PguBlockEntry *entries, int64 n, const char *source,
-								bool in_worker, int rate_limit, int64 *loaded_out)
+								bool in_worker, int rate_limit, bool evict,
+								int64 *loaded_out)
 {
 	int64		i;
 	int64		kept;
@@ -908,6 +904,7 @@ pgu_autoprewarm_restore_entries(PguBlockEntry *entries, int64 n, const char *sou
 	rs = dsm_segment_address(seg);
 	rs->ndbs = ndbs;
 	rs->rate_limit = rate_limit;
+	rs->evict = evict;
 	rs->entries_offset = entries_offset;
 	rs->started = started;
 	pg_atomic_init_u32(&rs->full, 0);
@@ -966,7 +963,7 @@ pgu_autoprewarm_restore_entries(PguBlockEntry *entries, int64 n, const char *sou
 							   "pg_uring autoprewarm restored %lld of %lld blocks from %s in %.3f s",
 							   (unsigned long) n,
 							   (long long) loaded, (long long) n, source, seconds),
-				 errdetail("It stopped when no buffer was free (a restore never evicts cached pages); the hottest blocks were read first.")));
+				 errdetail("It stopped when no buffer was free (it does not evict cached pages); the hottest blocks were read first.")));
 	else if (skipped > 0)
 		ereport(LOG,
 				(errmsg_plural("pg_uring autoprewarm restored %lld of %lld block from %s in %.3f s",
@@ -1033,7 +1030,7 @@ restore_internal(bool startup, int64 *loaded_out)
 	}
 
 	return pgu_autoprewarm_restore_entries(entries, n, psprintf("\"%s\"", path), startup,
-										   pgu_autoprewarm_rate_limit, loaded_out);
+										   pgu_autoprewarm_rate_limit, false, loaded_out);
 }
 
 /*
@@ -1044,14 +1041,15 @@ restore_internal(bool startup, int64 *loaded_out)
  */
 bool
 pgu_autoprewarm_restore_claimed(PguBlockEntry *entries, int64 n, const char *source,
-								bool in_worker, int rate_limit, int64 *loaded_out)
+								bool in_worker, int rate_limit, bool evict,
+								int64 *loaded_out)
 {
 	bool		complete;
 
 	PG_ENSURE_ERROR_CLEANUP(restore_cleanup, (Datum) 0);
 	{
 		complete = pgu_autoprewarm_restore_entries(entries, n, source, in_worker,
-												   rate_limit, loaded_out);
+												   rate_limit, evict, loaded_out);
 	}
 	PG_END_ENSURE_ERROR_CLEANUP(restore_cleanup, (Datum) 0);
 	restore_cleanup(0, (Datum) 0);

@@ -8,6 +8,8 @@
 #   - a standby with autoprewarm_replicate restores the primary's hot set
 #     (the blocks it does not cache) and logs it; a standby without it stays
 #     cold;
+#   - a standby whose buffers are full takes the primary's hot set back
+#     (the clock sweep makes room);
 #   - a standby that does not load pg_uring at all keeps replaying, the
 #     list's rows included, without an error;
 #   - promoted, the warmed standby answers from shared buffers (its buffer
@@ -28,7 +30,9 @@ my $conf = "shared_buffers = 128MB\npg_uring.autoprewarm = on\n"
 my $primary = pgu_node('apw_primary', init => { allows_streaming => 1 }, conf => $conf);
 make_table($primary, 'postgres', 'apw_hot', 8);
 make_table($primary, 'postgres', 'apw_cold', 8);
+make_table($primary, 'postgres', 'apw_fill', 24);
 $primary->safe_psql('postgres', 'CHECKPOINT');
+$primary->safe_psql('postgres', "SELECT pg_uring_evict('apw_fill')");
 
 # The primary's hot set: apw_hot cached, apw_cold evicted.
 $primary->safe_psql('postgres', "SELECT pg_prewarm('apw_hot')");
@@ -52,8 +56,9 @@ $primary->backup('b');
 #   warm:  pg_uring.autoprewarm_replicate = on (as the primary)
 #   cold:  pg_uring loaded, autoprewarm off
 #   plain: no pg_uring at all
+#   small: as warm, with 16 MB of shared buffers
 my %sb;
-for my $name ('warm', 'cold', 'plain')
+for my $name ('warm', 'cold', 'plain', 'small')
 {
 	my $n = PostgreSQL::Test::Cluster->new("apw_$name");
 	$n->init_from_backup($primary, 'b', has_streaming => 1);
@@ -61,6 +66,7 @@ for my $name ('warm', 'cold', 'plain')
 	$n->append_conf('postgresql.conf',
 		"pg_uring.autoprewarm = off\npg_uring.autoprewarm_replicate = off\n") if $name eq 'cold';
 	$n->append_conf('postgresql.conf', "shared_preload_libraries = ''\n") if $name eq 'plain';
+	$n->append_conf('postgresql.conf', "shared_buffers = 16MB\n") if $name eq 'small';
 	$n->start;
 	$sb{$name} = $n;
 }
@@ -100,6 +106,21 @@ sleep 2;
 my @again = slurp_log_from($warm, $woff) =~ /restored \d+ of (\d+) blocks from the primary's list/g;
 is(scalar(grep { $_ >= $hot_blocks / 2 } @again), 0,
 	'newer lists restore only blocks not cached (' . (join(', ', @again) || 'no restore') . ')');
+
+# A standby whose buffers are full (nothing on the free list: here a
+# prewarm of a table bigger than its shared buffers, which the primary does
+# not cache) still takes the primary's hot set back: core's clock sweep
+# makes room (a restore that stopped when no buffer is free would read
+# nothing here).
+my $small = $sb{small};
+ok(wait_progress(sub { rel_buffers($small, 'postgres', 'apw_hot') >= $hot_blocks }),
+	'the small standby caches the hot table first');
+$small->safe_psql('postgres', "SELECT pg_prewarm('apw_fill')");
+my $evicted = rel_buffers($small, 'postgres', 'apw_hot');
+cmp_ok($evicted, '<', $hot_blocks / 2, "filling its buffers evicted most of it ($evicted of $hot_blocks left)");
+ok(wait_progress(sub { rel_buffers($small, 'postgres', 'apw_hot') >= $hot_blocks * 0.9 }),
+	'with its buffers full, the small standby takes the primary\'s hot set back ('
+	  . rel_buffers($small, 'postgres', 'apw_hot') . " of $hot_blocks)");
 
 # The standby without pg_uring replays the list's rows without an error.
 $primary->wait_for_catchup($sb{plain});
