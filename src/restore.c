@@ -81,6 +81,7 @@
 #include "pg_uring.h"
 #include "prewarm.h"
 #include "progress.h"
+#include "worker.h"
 
 PG_FUNCTION_INFO_V1(pg_uring_autoprewarm_restore);
 
@@ -453,21 +454,14 @@ restore_piece(RestoreShared *rs)
 	return Max(Min(piece, RESTORE_PIECE_MAX), RESTORE_PIECE_MIN);
 }
 
-/* The relation fork a restore works on, for the error context. */
-typedef struct RestoreContext
-{
-	const PguBlockEntry *entry;
-} RestoreContext;
-
 /* Error context: which relation file the restore was reading. */
 static void
 restore_error_callback(void *arg)
 {
-	RestoreContext *ctx = (RestoreContext *) arg;
+	const PguBlockEntry *e = (const PguBlockEntry *) arg;
 
 	errcontext("autoprewarm restore of relation file %u/%u/%u, fork %d",
-			   ctx->entry->tablespace, ctx->entry->database, ctx->entry->filenode,
-			   (int) ctx->entry->fork);
+			   e->tablespace, e->database, e->filenode, (int) e->fork);
 }
 
 /*
@@ -486,15 +480,13 @@ restore_piece_xact(RestoreShared *rs, RestoreDb *db, const PguBlockEntry *e, int
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ErrorContextCallback errcb;
-	RestoreContext ctx;
 	volatile int64 loaded = 0;
 	volatile int64 skipped = 0;
 
-	ctx.entry = e;
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	errcb.callback = restore_error_callback;
-	errcb.arg = &ctx;
+	errcb.arg = (void *) e;
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
 	PG_TRY();
@@ -718,14 +710,8 @@ restore_start_worker(dsm_segment *seg, int idx)
 	BackgroundWorker worker;
 	dsm_handle	handle = dsm_segment_handle(seg);
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	pgu_worker_init(&worker, "pgu_autoprewarm_restore_main", "pg_uring autoprewarm restore");
 	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	strlcpy(worker.bgw_library_name, "pg_uring", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "pgu_autoprewarm_restore_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "pg_uring autoprewarm restore", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "pg_uring autoprewarm restore", BGW_MAXLEN);
 	worker.bgw_main_arg = Int32GetDatum(idx);
 	memcpy(worker.bgw_extra, &handle, sizeof(dsm_handle));
 	worker.bgw_notify_pid = MyProcPid;
@@ -1057,22 +1043,33 @@ pgu_autoprewarm_restore_claimed(PguBlockEntry *entries, int64 n, const char *sou
 }
 
 /*
+ * Restore the dump file in a restore the caller has claimed, its workers
+ * terminated and the claim released also on an ERROR or exit.
+ */
+static bool
+restore_file_claimed(bool startup, int64 *loaded_out)
+{
+	bool		complete;
+
+	PG_ENSURE_ERROR_CLEANUP(restore_cleanup, (Datum) 0);
+	{
+		complete = restore_internal(startup, loaded_out);
+	}
+	PG_END_ENSURE_ERROR_CLEANUP(restore_cleanup, (Datum) 0);
+	restore_cleanup(0, (Datum) 0);
+	return complete;
+}
+
+/*
  * Restore the dump at startup (the autoprewarm worker, which has claimed
  * the restore).  Returns false if stopped early (by a shutdown).
  */
 bool
 pgu_autoprewarm_restore_at_startup(void)
 {
-	bool		complete;
 	int64		loaded;
 
-	PG_ENSURE_ERROR_CLEANUP(restore_cleanup, (Datum) 0);
-	{
-		complete = restore_internal(true, &loaded);
-	}
-	PG_END_ENSURE_ERROR_CLEANUP(restore_cleanup, (Datum) 0);
-	restore_cleanup(0, (Datum) 0);
-	return complete;
+	return restore_file_claimed(true, &loaded);
 }
 
 /* SQL: restore the autoprewarm dump now; returns the blocks restored. */
@@ -1087,11 +1084,6 @@ pg_uring_autoprewarm_restore(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("an autoprewarm restore is already running"),
 				 errhint("Wait for it to end; pg_uring_progress shows it.")));
-	PG_ENSURE_ERROR_CLEANUP(restore_cleanup, (Datum) 0);
-	{
-		(void) restore_internal(false, &loaded);
-	}
-	PG_END_ENSURE_ERROR_CLEANUP(restore_cleanup, (Datum) 0);
-	restore_cleanup(0, (Datum) 0);
+	(void) restore_file_claimed(false, &loaded);
 	PG_RETURN_INT64(loaded);
 }

@@ -125,15 +125,25 @@ pgu_register_static_worker(const char *function, const char *name, int restart_s
 {
 	BackgroundWorker worker;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	pgu_worker_init(&worker, function, name);
 	worker.bgw_restart_time = restart_secs;
-	strlcpy(worker.bgw_library_name, "pg_uring", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, function, BGW_MAXLEN);
-	strlcpy(worker.bgw_name, name, BGW_MAXLEN);
-	strlcpy(worker.bgw_type, name, BGW_MAXLEN);
 	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * Fill in one of pg_uring's database-connected workers: our library's
+ * function, started once the server is consistent (on a standby too).
+ */
+void
+pgu_worker_init(BackgroundWorker *worker, const char *function, const char *name)
+{
+	memset(worker, 0, sizeof(*worker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_ConsistentState;
+	strlcpy(worker->bgw_library_name, "pg_uring", BGW_MAXLEN);
+	strlcpy(worker->bgw_function_name, function, BGW_MAXLEN);
+	strlcpy(worker->bgw_name, name, BGW_MAXLEN);
+	strlcpy(worker->bgw_type, name, BGW_MAXLEN);
 }
 
 /* Register the static ring worker; called from _PG_init. */

@@ -9,6 +9,10 @@
 #ifndef PG_URING_WORKER_H
 #define PG_URING_WORKER_H
 
+#include "postmaster/bgworker.h"
+
+extern void pgu_worker_init(BackgroundWorker *worker, const char *function,
+							const char *name);
 extern void pgu_register_static_worker(const char *function, const char *name,
 									   int restart_secs);
 extern void pgu_register_worker(void);
