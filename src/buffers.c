@@ -5,10 +5,12 @@
  *	  shared buffers, collecting and evicting a relation's buffers, the
  *	  buffer-mapping look-ups of prewarm and verify.
  *
- * Reads never claim buffers.  On PostgreSQL 15 a claim cannot be built
+ * Reads claim buffers only on PostgreSQL 17 (zero-copy reads, see the
+ * comment above pgu_buf_group_begin).  On 15 a claim cannot be built
  * without a window in which a zeroed page is valid (see docs/design.md),
  * so pages enter shared buffers only through core's ReadBufferExtended;
- * pg_uring's reads land in its own staging memory.
+ * on 18, StartReadBuffers starts core's own AIO on the buffers it pins,
+ * so pg_uring uses core's read path there too.
  *
  * Writes take the buffer's I/O state the way FlushBuffer does: while we
  * hold BM_IO_IN_PROGRESS nobody else writes the block (the checkpointer,
@@ -57,10 +59,13 @@
 
 #include <unistd.h>
 
+#include "access/xlog.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "storage/buf_internals.h"
 #include "storage/bufmgr.h"
 #include "storage/bufpage.h"
+#include "storage/checksum.h"
 #include "storage/condition_variable.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
@@ -69,6 +74,7 @@
 #include "utils/resowner.h"
 
 #include "buffers.h"
+#include "pg_uring.h"
 
 /*
  * Buffer tags.  PostgreSQL 16 replaced the tag's RelFileNode by its fields
@@ -302,6 +308,292 @@ pgu_buf_read_run(Relation rel, ForkNumber fork, BlockNumber first, int nblocks)
 		ReleaseBuffer(ReadBufferExtended(rel, fork, first, RBM_NORMAL, NULL));
 #endif
 }
+
+/*
+ * Zero-copy reads (PostgreSQL 17).  A group is up to PGU_SLOT_BLOCKS pinned
+ * buffers of one relation fork, pinned by core's StartReadBuffers, which
+ * pins the buffers of uncached blocks without making them valid and
+ * without starting their I/O (17 starts it only in WaitReadBuffers).  Of
+ * those, the ones that are neither valid nor in somebody's I/O are claimed:
+ * BM_IO_IN_PROGRESS is set under the header spinlock, exactly as core's
+ * StartBufferIO(forInput) does, so a concurrent reader of the block waits
+ * for the claim in WaitIO and never sees the buffer's contents, and nobody
+ * can evict it (it is pinned).  The ring then reads into the buffer pages.
+ *
+ * A claim is ended by whoever completes its read, never by the resource
+ * owner: the ring worker at the slot's completion, or the claiming backend
+ * for a read it served itself, one the worker did not accept, or one it
+ * took back off the queue before the worker saw it (pgu_buf_claim_end).  The page is judged first; only a fully read page
+ * that passes becomes BM_VALID, anything else gets BM_IO_ERROR and stays
+ * invalid, and the waiters are woken.  Claims are not remembered in any
+ * resource owner, so an ERROR or exit cannot end one while its read may
+ * still land; pageio waits for every claiming batch the worker has taken
+ * (and takes back the ones it has not), then the pins go with the resource
+ * owner.  A worker that cannot drain such reads before it exits PANICs.
+ *
+ * pgu_buf_group_finish then runs core's WaitReadBuffers on every pinned
+ * run: it skips what is valid, waits for reads in progress elsewhere, and
+ * reads again, through core with core's own checks, messages and
+ * zero_damaged_pages, every block the ring did not make valid.  So a
+ * failed, short or corrupt ring read costs one more read, never a visible
+ * page.  WaitReadBuffers counts the blocks in pgBufferUsage; pg_stat_io
+ * gets the ring's reads from us.
+ */
+#ifdef PGU_HAVE_ZERO_COPY
+/* a group is one StartReadBuffers-sized run at most (its Asserts, its arrays) */
+StaticAssertDecl(PGU_SLOT_BLOCKS <= MAX_IO_COMBINE_LIMIT,
+				 "a zero-copy group must fit one StartReadBuffers call");
+
+struct PguBufGroup
+{
+	Relation	rel;
+	ForkNumber	fork;
+	int			nbufs;
+	int			nops;
+	int			nclaims;
+	Buffer		bufs[PGU_SLOT_BLOCKS];
+	bool		need[PGU_SLOT_BLOCKS];	/* op needs WaitReadBuffers */
+	ReadBuffersOperation ops[PGU_SLOT_BLOCKS];
+	Buffer		claim_buf[PGU_SLOT_BLOCKS];
+	BlockNumber claim_blkno[PGU_SLOT_BLOCKS];
+};
+
+/* An empty group for a relation fork (in CurrentMemoryContext). */
+PguBufGroup *
+pgu_buf_group_begin(Relation rel, ForkNumber fork)
+{
+	PguBufGroup *g = palloc0(sizeof(PguBufGroup));
+
+	Assert(!RelationUsesLocalBuffers(rel));
+	g->rel = rel;
+	g->fork = fork;
+	return g;
+}
+
+/*
+ * Pin up to nblocks blocks from first on (one segment, at most the room
+ * left): one StartReadBuffers, which may stop early at a cached block (then
+ * pinned too).  Returns how many blocks were pinned.  May ERROR (no free
+ * buffer, a failed write of a dirty victim): nothing is claimed yet then.
+ */
+int
+pgu_buf_group_pin(PguBufGroup *g, BlockNumber first, int nblocks)
+{
+	ReadBuffersOperation *op = &g->ops[g->nops];
+	int			got = Min(nblocks, PGU_SLOT_BLOCKS - g->nbufs);
+
+	Assert(got > 0);
+	op->rel = g->rel;
+	op->smgr = RelationGetSmgr(g->rel);
+	op->smgr_persistence = g->rel->rd_rel->relpersistence;
+	op->forknum = g->fork;
+	op->strategy = NULL;
+	g->need[g->nops] = StartReadBuffers(op, &g->bufs[g->nbufs], first, &got, 0);
+	Assert(got >= 1);
+	g->nops++;
+	g->nbufs += got;
+	return got;
+}
+
+/* How many buffers the group has pinned. */
+int
+pgu_buf_group_size(PguBufGroup *g)
+{
+	return g->nbufs;
+}
+
+/*
+ * Claim the pinned buffers that still need a read and that nobody else is
+ * reading; returns how many.  Infallible: nothing between the header
+ * changes can fail, so no claim is ever left without a record.
+ */
+int
+pgu_buf_group_claim(PguBufGroup *g)
+{
+	int			k;
+	int			i;
+
+	for (k = 0; k < g->nops; k++)
+	{
+		ReadBuffersOperation *op = &g->ops[k];
+
+		if (!g->need[k])
+			continue;
+		for (i = 0; i < op->io_buffers_len; i++)
+		{
+			Buffer		buf = op->buffers[i];
+			BufferDesc *desc = GetBufferDescriptor(buf - 1);
+			uint32		state = LockBufHdr(desc);
+
+			if (!(state & (BM_VALID | BM_IO_IN_PROGRESS)))
+			{
+				state |= BM_IO_IN_PROGRESS;
+				g->claim_buf[g->nclaims] = buf;
+				g->claim_blkno[g->nclaims] = op->blocknum + i;
+				g->nclaims++;
+			}
+			UnlockBufHdr(desc, state);
+		}
+	}
+	return g->nclaims;
+}
+
+/* Claimed buffer k of the group, and its block number. */
+Buffer
+pgu_buf_group_claimed(PguBufGroup *g, int k, BlockNumber *blkno)
+{
+	Assert(k >= 0 && k < g->nclaims);
+	*blkno = g->claim_blkno[k];
+	return g->claim_buf[k];
+}
+
+/*
+ * Finish a group whose claims have all ended: if wait, let core complete
+ * every pinned run (WaitReadBuffers: waits for others' reads, reads again
+ * what the ring did not make valid); then drop the pins and free it.
+ * nread: blocks the ring read into the group, for pg_stat_io.  With wait,
+ * call it with interrupts allowed: core's read may send a WARNING.
+ */
+void
+pgu_buf_group_finish(PguBufGroup *g, bool wait, int nread)
+{
+	int			k;
+
+	if (wait)
+	{
+		for (k = 0; k < g->nops; k++)
+			if (g->need[k])
+				WaitReadBuffers(&g->ops[k]);
+	}
+	for (k = 0; k < g->nbufs; k++)
+		ReleaseBuffer(g->bufs[k]);
+	if (nread > 0)
+		pgstat_count_io_op_n(IOOBJECT_RELATION, IOCONTEXT_NORMAL, IOOP_READ, nread);
+	pfree(g);
+}
+
+/*
+ * May a page read by the ring become valid?  Stricter than core's
+ * PageIsVerifiedExtended, never looser: a rejected page is read again by
+ * core, which then applies its own rules (ignore_checksum_failure,
+ * zero_damaged_pages) and messages; nothing is logged here.
+ */
+static bool
+claim_page_ok(Page page, BlockNumber blkno)
+{
+	PageHeader	ph = (PageHeader) page;
+	int			i;
+
+	if (PageIsNew(page))
+	{
+		for (i = 0; i < BLCKSZ / (int) sizeof(size_t); i++)
+			if (((size_t *) page)[i] != 0)
+				return false;
+		return true;			/* all zeros: core accepts it too */
+	}
+	if (DataChecksumsEnabled() && pg_checksum_page((char *) page, blkno) != ph->pd_checksum)
+		return false;
+	return (ph->pd_flags & ~PD_VALID_FLAG_BITS) == 0 &&
+		ph->pd_lower >= SizeOfPageHeaderData &&
+		ph->pd_lower <= ph->pd_upper &&
+		ph->pd_upper <= ph->pd_special &&
+		ph->pd_special <= BLCKSZ &&
+		ph->pd_special == MAXALIGN(ph->pd_special);
+}
+
+/*
+ * End a claim (any process: the ring worker, or the claimer): the buffer
+ * becomes valid if read_ok and its page passes claim_page_ok, else it gets
+ * BM_IO_ERROR and stays invalid; waiters in WaitIO are woken, as by core's
+ * TerminateBufferIO.  Returns whether it became valid.
+ */
+bool
+pgu_buf_claim_end(Buffer buf, BlockNumber blkno, bool read_ok)
+{
+	BufferDesc *desc = GetBufferDescriptor(buf - 1);
+	bool		ok = read_ok && claim_page_ok((Page) BufferGetBlock(buf), blkno);
+	uint32		state;
+
+	state = LockBufHdr(desc);
+	if (!(state & BM_IO_IN_PROGRESS) || (state & BM_VALID))
+	{
+		/* ended twice, or by the wrong party: stop before it spreads */
+		UnlockBufHdr(desc, state);
+		elog(PANIC, "zero-copy claim on buffer %d ended in state 0x%x", buf, state);
+	}
+	state &= ~(BM_IO_IN_PROGRESS | BM_IO_ERROR);
+	state |= ok ? BM_VALID : BM_IO_ERROR;
+	UnlockBufHdr(desc, state);
+	ConditionVariableBroadcast(BufferDescriptorGetIOCV(desc));
+	return ok;
+}
+
+/* The page of a pinned shared buffer (same address in every process). */
+char *
+pgu_buf_page(Buffer buf)
+{
+	return (char *) BufferGetBlock(buf);
+}
+
+#else							/* !PGU_HAVE_ZERO_COPY */
+
+/* Stubs: nothing claims where zero-copy reads do not exist. */
+PguBufGroup *
+pgu_buf_group_begin(Relation rel, ForkNumber fork)
+{
+	elog(ERROR, "zero-copy reads are not available on this PostgreSQL version");
+	return NULL;				/* keep compiler quiet */
+}
+
+/* Not reached: see pgu_buf_group_begin. */
+int
+pgu_buf_group_pin(PguBufGroup *g, BlockNumber first, int nblocks)
+{
+	return 0;
+}
+
+/* Not reached: see pgu_buf_group_begin. */
+int
+pgu_buf_group_size(PguBufGroup *g)
+{
+	return 0;
+}
+
+/* Not reached: see pgu_buf_group_begin. */
+int
+pgu_buf_group_claim(PguBufGroup *g)
+{
+	return 0;
+}
+
+/* Not reached: see pgu_buf_group_begin. */
+Buffer
+pgu_buf_group_claimed(PguBufGroup *g, int k, BlockNumber *blkno)
+{
+	return InvalidBuffer;
+}
+
+/* Not reached: see pgu_buf_group_begin. */
+void
+pgu_buf_group_finish(PguBufGroup *g, bool wait, int nread)
+{
+}
+
+/* Not reached: see pgu_buf_group_begin. */
+char *
+pgu_buf_page(Buffer buf)
+{
+	return NULL;
+}
+
+/* Not reached: no slot ever carries claims here. */
+bool
+pgu_buf_claim_end(Buffer buf, BlockNumber blkno, bool read_ok)
+{
+	elog(PANIC, "zero-copy claim on a PostgreSQL version without zero-copy reads");
+	return false;
+}
+#endif							/* PGU_HAVE_ZERO_COPY */
 
 /* Order refs by fork, then block. */
 static int

@@ -60,4 +60,20 @@ extern bool pgu_buf_entry_cached(const PguBlockEntry *e);
 extern ssize_t pgu_buf_reread_uncached(Relation rel, ForkNumber fork, BlockNumber blkno,
 									   int fd, off_t offset, char *page, bool *cached);
 
+/*
+ * Zero-copy reads (PostgreSQL 17; no-ops elsewhere, where nothing claims):
+ * a group of pinned buffers of one relation fork, some of them claimed for
+ * the ring's read.  See buffers.c.
+ */
+typedef struct PguBufGroup PguBufGroup;
+
+extern PguBufGroup *pgu_buf_group_begin(Relation rel, ForkNumber fork);
+extern int	pgu_buf_group_pin(PguBufGroup *g, BlockNumber first, int nblocks);
+extern int	pgu_buf_group_size(PguBufGroup *g);
+extern int	pgu_buf_group_claim(PguBufGroup *g);
+extern Buffer pgu_buf_group_claimed(PguBufGroup *g, int k, BlockNumber *blkno);
+extern void pgu_buf_group_finish(PguBufGroup *g, bool wait, int nread);
+extern char *pgu_buf_page(Buffer buf);
+extern bool pgu_buf_claim_end(Buffer buf, BlockNumber blkno, bool read_ok);
+
 #endif							/* PG_URING_BUFFERS_H */

@@ -121,6 +121,18 @@ pgu_relpath(PguRelLocator loc, int backend, ForkNumber fork, char *dst)
 }
 
 /*
+ * Zero-copy buffer-mode reads (docs/design.md, "Zero-copy reads on 17"):
+ * the ring reads uncached blocks straight into shared buffers that
+ * StartReadBuffers pinned, under an I/O-in-progress state pg_uring takes
+ * and the ring worker ends.  Only on 17: 15 has no way to pin a buffer
+ * without making it valid, and 18's own StartReadBuffers starts core's AIO
+ * on the same buffers (pg_uring uses core's read path there).
+ */
+#if PG_VERSION_NUM >= 170000 && PG_VERSION_NUM < 180000
+#define PGU_HAVE_ZERO_COPY 1
+#endif
+
+/*
  * This backend's index in ProcGlobal->allProcs.  PostgreSQL 17 replaced
  * PGPROC.pgprocno with MyProcNumber (GetNumberFromPGProc).
  */

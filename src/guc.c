@@ -24,6 +24,7 @@ int			pgu_queue_depth = PGU_QUEUE_DEPTH_DEFAULT;
 int			pgu_queue_wait_timeout = PGU_QUEUE_WAIT_DEFAULT;
 int			pgu_backend_queue_limit = PGU_BACKEND_QUEUE_LIMIT_DEFAULT;
 bool		pgu_direct_io = false;
+bool		pgu_zero_copy = true;
 bool		pgu_sqpoll = false;
 int			pgu_sqpoll_idle = PGU_SQPOLL_IDLE_DEFAULT;
 int			pgu_verify_rate = PGU_VERIFY_RATE_DEFAULT;
@@ -169,6 +170,15 @@ pgu_define_gucs(void)
 							 &pgu_direct_io,
 							 false,
 							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pg_uring.zero_copy",
+							 "Reads buffer-mode prewarm through the ring straight into shared buffers.",
+							 "PostgreSQL 17 only; elsewhere, and when off, the ring reads ahead into the page cache and pages enter shared buffers through core's read.",
+							 &pgu_zero_copy,
+							 true,
+							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
 

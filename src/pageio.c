@@ -9,10 +9,17 @@
  * is up, and serves them synchronously (counted as fallback) when it is
  * not; "sync" performs them in this backend with preadv/pwritev.
  *
- * Memory ownership: a batch's I/O always lands in (or comes from) the
- * batch's staging memory: the slot's, in shared memory, or this stream's
- * local buffer on the sync path.  Reads are copied to the caller's memory
- * after they completed; no I/O ever lands in a shared buffer.  A slot is
+ * Memory ownership: a batch's I/O lands in (or comes from) the batch's
+ * staging memory: the slot's, in shared memory, or this stream's local
+ * buffer on the sync path.  Reads are copied to the caller's memory after
+ * they completed.  The one exception is a claiming stream
+ * (pgu_stream_claims, zero-copy reads on 17): its reads land in shared
+ * buffers whose I/O-in-progress state the caller took; whoever completes
+ * the read ends the claims (the worker, or this file for a read it served
+ * or that was never served), and such a batch is never given up on once
+ * the worker has taken it, as writes are not; one still queued after
+ * PGU_GIVE_UP_MS is taken back (pgu_slot_withdraw) and its claims ended
+ * here.  A slot is
  * returned to the free list only when its state is DONE, i.e. no I/O of
  * it is in flight.
  *
@@ -36,6 +43,10 @@
  *	  within PGU_GIVE_UP_MS is abandoned: the slot is never reused until
  *	  the worker completed it (queue.c frees it then).  So cancel is
  *	  bounded even with a stalled worker.
+ *	- Claiming read batches (zero-copy, 17) are never abandoned once the
+ *	  worker took them: the worker ends their claims when the read is
+ *	  complete, and nobody else may.  Still queued, they are taken back
+ *	  after PGU_GIVE_UP_MS and their claims ended here as failed.
  *	- Write batches are never abandoned while the worker that took them is
  *	  alive: their buffers keep BM_IO_IN_PROGRESS until the write is
  *	  complete, because ending it earlier would let a newer write of the
@@ -65,6 +76,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "buffers.h"
 #include "faults.h"
 #include "pageio.h"
 #include "progress.h"
@@ -78,6 +90,9 @@ struct PguBatch
 	int			nios;
 	int			close_error;	/* -errno of a failed close() after writing */
 	bool		abandoned;		/* slot given up: data[] must not be read */
+	bool		claims;			/* data[] are claimed shared buffers */
+	bool		claims_ended;	/* ... and their claims have been ended */
+	uint32		claims_valid;	/* ... bit i: block i became valid */
 	uint64		generation;		/* worker generation when queued */
 	instr_time	io_time;		/* time this backend spent on its I/O */
 	char		path[MAXPGPATH];
@@ -86,6 +101,7 @@ struct PguBatch
 	void	   *arg[PGU_SLOT_BLOCKS];
 	char	   *dest[PGU_SLOT_BLOCKS];	/* caller's memory, or NULL */
 	char	   *data[PGU_SLOT_BLOCKS];	/* staging: where the I/O lands or comes from */
+	Buffer		buf[PGU_SLOT_BLOCKS];	/* claims: the buffer of data[i] */
 	PguIoDesc	ios[PGU_SLOT_BLOCKS];
 	PguBatch   *next;
 };
@@ -94,6 +110,7 @@ struct PguStream
 {
 	PguOp		op;
 	bool		direct;
+	bool		claims;			/* reads into claimed buffers (pgu_stream_claims) */
 	bool		use_ring;
 	bool		fallback;		/* wanted the ring, but it is not up */
 	bool		queue_starved;	/* a slot wait ran out: no more waits */
@@ -278,6 +295,9 @@ batch_get(PguStream *s)
 	b->nios = 0;
 	b->close_error = 0;
 	b->abandoned = false;
+	b->claims = false;
+	b->claims_ended = false;
+	b->claims_valid = 0;
 	INSTR_TIME_SET_ZERO(b->io_time);
 	b->next = NULL;
 	return b;
@@ -569,6 +589,27 @@ sync_execute(PguStream *s, PguBatch *b)
 	}
 }
 
+/*
+ * End the claims of a batch that no I/O of ours is landing in any more:
+ * each block becomes valid if its read succeeded (and the page passes),
+ * or failed; failed ends every claim as failed.  Once only.
+ */
+static void
+batch_end_claims(PguBatch *b, bool failed)
+{
+	int			i;
+
+	if (!b->claims || b->claims_ended)
+		return;
+	for (i = 0; i < b->nblocks; i++)
+	{
+		if (pgu_buf_claim_end(b->buf[i], b->blkno[i],
+							  !failed && pgu_batch_block_result(b, i).err == 0))
+			b->claims_valid |= (uint32) 1 << i;
+	}
+	b->claims_ended = true;
+}
+
 /* Has the worker finished with this batch's slot? */
 static bool
 batch_is_done(PguBatch *b)
@@ -585,6 +626,8 @@ batch_abandon(PguStream *s, PguBatch *b, int err)
 
 	for (k = 0; k < b->nios; k++)
 		b->ios[k].result = err;
+	/* claiming batches are never abandoned: taken back, or waited for */
+	Assert(!b->claims);
 	pgu_slot_abandon(b->slot);	/* freed once the worker is done with it */
 	b->slot = NULL;
 	s->slots_held--;
@@ -621,6 +664,7 @@ batch_wait_inner(PguStream *s, PguBatch *b)
 	instr_time	wait_start;
 	instr_time	waited;
 	bool		timed;
+	bool		withdrawn = false;
 
 	if (slot == NULL)
 		return true;
@@ -639,8 +683,15 @@ batch_wait_inner(PguStream *s, PguBatch *b)
 		if (pgu_slot_is_done(slot))
 			break;
 
-		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_POSTMASTER_DEATH,
-					   100L, pgu_wait_event(PGU_WAIT_BATCH));
+		if (s->postmaster_dead)
+		{
+			/* WaitLatch would return at once from now on: do not spin */
+			pg_usleep(10000L);
+			rc = 0;
+		}
+		else
+			rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_POSTMASTER_DEATH,
+						   100L, pgu_wait_event(PGU_WAIT_BATCH));
 		ResetLatch(MyLatch);
 		if (pgu_slot_is_done(slot))
 			break;
@@ -651,11 +702,25 @@ batch_wait_inner(PguStream *s, PguBatch *b)
 
 		now = GetCurrentTimestamp();
 
-		/* reads land in staging only: they may be given up on */
+		/*
+		 * Reads into staging may be given up on.  Reads into claimed
+		 * buffers may not once the worker has them (it ends the claims when
+		 * the read is complete); one still queued is taken back, its reads
+		 * never started, and its claims are ended by us as failed.
+		 */
 		if (s->op != PGU_OP_WRITE && s->give_up_at != 0 && now >= s->give_up_at)
 		{
-			batch_abandon(s, b, -ECANCELED);
-			return false;
+			if (!b->claims)
+			{
+				batch_abandon(s, b, -ECANCELED);
+				return false;
+			}
+			/* claims: a batch the worker has not taken yet is taken back */
+			if (pgu_slot_withdraw(slot))
+			{
+				withdrawn = true;
+				break;
+			}
 		}
 
 		/* the worker that took it is gone (it crashed): by elapsed time */
@@ -663,6 +728,20 @@ batch_wait_inner(PguStream *s, PguBatch *b)
 		{
 			if (gone_since == 0)
 				gone_since = now;
+			else if (b->claims && TimestampDifferenceExceeds(gone_since, now, PGU_WORKER_GONE_MS))
+			{
+				/*
+				 * Claims: a queued batch is taken back; one the worker took
+				 * is never given up on (its read could still land).  A
+				 * worker cannot exit with such reads in flight (it PANICs
+				 * instead, worker_cleanup), so a crash restart ends this.
+				 */
+				if (pgu_slot_withdraw(slot))
+				{
+					withdrawn = true;
+					break;
+				}
+			}
 			else if (TimestampDifferenceExceeds(gone_since, now, PGU_WORKER_GONE_MS))
 			{
 				/* to the log only: the client may not be reading */
@@ -687,6 +766,14 @@ batch_wait_inner(PguStream *s, PguBatch *b)
 	}
 	memcpy(b->ios, slot->ios, sizeof(PguIoDesc) * b->nios);
 	b->close_error = slot->close_error;
+	if (b->claims && slot->claims_ended)
+	{
+		b->claims_ended = true;
+		b->claims_valid = slot->claims_valid;
+	}
+	/* taken back before the worker saw it: nobody else will end its claims */
+	if (withdrawn)
+		batch_end_claims(b, true);
 	return true;
 }
 
@@ -800,8 +887,13 @@ complete_oldest(PguStream *s)
 		return;
 	}
 
-	/* the worker stopped before serving it: serve it here instead */
-	shutdown = b->slot != NULL && b->slot->error == -ESHUTDOWN;
+	/*
+	 * The worker stopped before serving it: serve it here instead.  Not a
+	 * claiming batch: its claims were ended as failed when it came back
+	 * unserved (by the worker, or at enqueue), and core reads those blocks
+	 * again.
+	 */
+	shutdown = b->slot != NULL && b->slot->error == -ESHUTDOWN && !b->claims;
 	if (shutdown)
 	{
 		bool		saved = s->fallback;
@@ -810,6 +902,7 @@ complete_oldest(PguStream *s)
 		sync_execute(s, b);
 		s->fallback = saved;
 	}
+	batch_end_claims(b, false);
 	batch_complete(s, b);
 }
 
@@ -832,7 +925,9 @@ submit_current(PguStream *s)
 {
 	PguBatch   *b = s->cur;
 	PguSlot    *slot = b->slot;
+	bool		accepted;
 
+	Assert(b->nblocks > 0);
 	s->cur = NULL;
 	batch_build_ios(b);
 
@@ -844,6 +939,7 @@ submit_current(PguStream *s)
 		s->fallback = s->fallback || s->use_ring;
 		s->completing = b;
 		sync_execute(s, b);
+		batch_end_claims(b, false);
 		s->fallback = saved;
 		s->completing = NULL;
 
@@ -861,14 +957,29 @@ submit_current(PguStream *s)
 
 	slot->op = s->op;
 	slot->op_id = s->op_id;
-	slot->flags = s->direct ? PGU_FLAG_DIRECT : 0;
+	slot->flags = (s->direct ? PGU_FLAG_DIRECT : 0) | (b->claims ? PGU_FLAG_CLAIMS : 0);
+	slot->claims_ended = false;
+	slot->claims_valid = 0;
+	if (b->claims)
+	{
+		int			i;
+
+		for (i = 0; i < b->nblocks; i++)
+		{
+			slot->claim_buf[i] = b->buf[i];
+			slot->claim_blkno[i] = b->blkno[i];
+		}
+	}
 	slot->nblocks = b->nblocks;
 	slot->nios = b->nios;
 	strlcpy(slot->path, b->path, MAXPGPATH);
 	memcpy(slot->ios, b->ios, sizeof(PguIoDesc) * b->nios);
 	memcpy(slot->blocks, b->data, sizeof(char *) * b->nblocks);
 
-	b->generation = pgu_slot_enqueue(slot);
+	b->generation = pgu_slot_enqueue(slot, &accepted);
+	/* not accepted (the worker stopped): end the claims now, core reads them */
+	if (!accepted)
+		batch_end_claims(b, true);
 	window_append(s, b);
 }
 
@@ -980,8 +1091,10 @@ pgu_stream_reserve(PguStream *s, const char *path, int max_pending)
 		else
 			break;
 	}
-	if (s->cur != NULL &&
-		(s->cur->nblocks == PGU_SLOT_BLOCKS || strcmp(s->cur->path, path) != 0))
+	if (s->cur != NULL && s->cur->nblocks == 0)
+		strlcpy(s->cur->path, path, MAXPGPATH);	/* empty: just retarget it */
+	else if (s->cur != NULL &&
+			 (s->cur->nblocks == PGU_SLOT_BLOCKS || strcmp(s->cur->path, path) != 0))
 		submit_current(s);
 	if (s->cur == NULL)
 		start_batch(s, path);
@@ -1020,6 +1133,69 @@ pgu_stream_add(PguStream *s, const char *path, BlockNumber segblock,
 
 	(void) pgu_stream_interrupted(s);
 	return b->data[i];
+}
+
+/*
+ * Make this read stream one that reads into claimed shared buffers
+ * (zero-copy, see buffers.c): blocks are added with
+ * pgu_stream_add_claimed only.  Call it right after pgu_stream_begin.
+ */
+void
+pgu_stream_claims(PguStream *s)
+{
+	Assert(s->op == PGU_OP_READ && s->cur == NULL && s->head == NULL);
+	s->claims = true;
+}
+
+/*
+ * Make room for a whole claiming batch of up to PGU_SLOT_BLOCKS blocks of
+ * path: afterwards fewer than max_batches batches are in flight (the
+ * caller bounds its pins so), and the current batch is empty and has its
+ * slot (or will be served here).  Call it holding no claim that has not
+ * been submitted; it may complete batches and sleep for a slot.
+ */
+void
+pgu_stream_reserve_batch(PguStream *s, const char *path, int max_batches)
+{
+	Assert(s->claims);
+	Assert(s->cur == NULL || s->cur->nblocks == 0);
+	while (s->inflight >= Max(max_batches, 1) && s->head != NULL)
+		complete_oldest(s);
+	pgu_stream_reserve(s, path, INT_MAX);
+	Assert(s->cur != NULL && s->cur->nblocks == 0);
+}
+
+/*
+ * Add a claimed buffer's block to the current batch (pgu_stream_reserve_batch
+ * made room): the read lands in page, the buffer's page.  Never sleeps and
+ * never submits; the caller submits (pgu_stream_submit) as soon as the
+ * group's claims are added.
+ */
+void
+pgu_stream_add_claimed(PguStream *s, BlockNumber segblock, BlockNumber blkno,
+					   char *page, Buffer buf, void *block_arg)
+{
+	PguBatch   *b = s->cur;
+	int			i;
+
+	Assert(s->claims && b != NULL && b->nblocks < PGU_SLOT_BLOCKS);
+	i = b->nblocks++;
+	s->pending++;
+	b->claims = true;
+	b->segblock[i] = segblock;
+	b->blkno[i] = blkno;
+	b->arg[i] = block_arg;
+	b->dest[i] = NULL;
+	b->data[i] = page;
+	b->buf[i] = buf;
+}
+
+/* Submit the current batch, if it has blocks. */
+void
+pgu_stream_submit(PguStream *s)
+{
+	if (s->cur != NULL && s->cur->nblocks > 0)
+		submit_current(s);
 }
 
 /*
@@ -1095,6 +1271,8 @@ stream_abort(PguStream *s)
 	start_giving_up(s);
 	if (s->completing != NULL)
 	{
+		/* its I/O is over (a batch is completed only once it is done) */
+		batch_end_claims(s->completing, true);
 		batch_put(s, s->completing);
 		s->completing = NULL;
 	}
@@ -1102,7 +1280,9 @@ stream_abort(PguStream *s)
 	{
 		PguBatch   *b = s->head;
 
+		/* claiming batches are waited for until the worker completed them */
 		(void) batch_wait(s, b);
+		batch_end_claims(b, true);	/* if not served (ESHUTDOWN) */
 		s->head = b->next;
 		batch_put(s, b);
 	}
@@ -1111,6 +1291,7 @@ stream_abort(PguStream *s)
 	s->pending = 0;
 	if (s->cur != NULL)
 	{
+		batch_end_claims(s->cur, true); /* not submitted: nothing was read */
 		batch_put(s, s->cur);
 		s->cur = NULL;
 	}
@@ -1179,6 +1360,13 @@ char *
 pgu_batch_block_data(PguBatch *b, int i)
 {
 	return b->data[i];
+}
+
+/* Claiming batches: did block i's buffer become valid by our read? */
+bool
+pgu_batch_claim_valid(PguBatch *b, int i)
+{
+	return b->claims && (b->claims_valid & ((uint32) 1 << i)) != 0;
 }
 
 /* Relation block number of block i. */

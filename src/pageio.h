@@ -18,7 +18,8 @@
  * interrupt can strike while I/O is in flight.  Features run a stream with
  * pgu_stream_run(), which on an ERROR (and a before_shmem_exit hook, on
  * exit) waits for the in-flight I/O before it calls the feature's undo.
- * All I/O lands in (or comes from) staging memory, never shared buffers.
+ * All I/O lands in (or comes from) staging memory, never shared buffers,
+ * but for claiming streams (zero-copy reads on 17; see pageio.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -26,6 +27,7 @@
 #define PG_URING_PAGEIO_H
 
 #include "storage/block.h"
+#include "storage/buf.h"
 
 #include "queue.h"
 
@@ -48,6 +50,12 @@ extern void pgu_stream_reserve(PguStream *stream, const char *path, int max_pend
 extern char *pgu_stream_add(PguStream *stream, const char *path,
 							BlockNumber segblock, BlockNumber blkno,
 							char *dest, void *block_arg);
+extern void pgu_stream_claims(PguStream *stream);
+extern void pgu_stream_reserve_batch(PguStream *stream, const char *path, int max_batches);
+extern void pgu_stream_add_claimed(PguStream *stream, BlockNumber segblock,
+								   BlockNumber blkno, char *page, Buffer buf,
+								   void *block_arg);
+extern void pgu_stream_submit(PguStream *stream);
 extern bool pgu_stream_interrupted(PguStream *stream);
 extern void pgu_stream_drain(PguStream *stream);
 extern void pgu_stream_end(PguStream *stream);
@@ -66,6 +74,7 @@ extern int	pgu_batch_nblocks(PguBatch *batch);
 extern void *pgu_batch_block_arg(PguBatch *batch, int i);
 extern char *pgu_batch_block_data(PguBatch *batch, int i);
 extern BlockNumber pgu_batch_block_number(PguBatch *batch, int i);
+extern bool pgu_batch_claim_valid(PguBatch *batch, int i);
 extern PguBlockResult pgu_batch_block_result(PguBatch *batch, int i);
 extern const char *pgu_batch_path(PguBatch *batch);
 extern int	pgu_batch_close_error(PguBatch *batch);

@@ -13,7 +13,9 @@
  *	- queue.c: one spinlock over the FIFO, free list and worker fields;
  *	  slot payloads are owned by whoever the slot's state says.
  *	- buffers.c: write I/O state is taken under the buffer header lock;
- *	  reads never claim buffers (pages enter through core's read path);
+ *	  reads claim buffers only on 17 (zero-copy: core pins, pg_uring
+ *	  takes the I/O state, the ring worker ends it); elsewhere pages
+ *	  enter through core's read path;
  *	  no content lock is waited for while I/O state is held.
  *	- autoprewarm.c: one named LWLock serializes dumps of the buffer list;
  *	  a spinlock guards its shared state (last dump and restore, who

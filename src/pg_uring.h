@@ -91,6 +91,7 @@ extern int	pgu_queue_depth;
 extern int	pgu_queue_wait_timeout;
 extern int	pgu_backend_queue_limit;
 extern bool pgu_direct_io;
+extern bool pgu_zero_copy;
 extern bool pgu_sqpoll;
 extern int	pgu_sqpoll_idle;
 extern int	pgu_verify_rate;

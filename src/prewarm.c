@@ -5,12 +5,16 @@
  *	  contrib pg_prewarm that reads through the page I/O interface.
  *
  * Modes, as in pg_prewarm:
- *	buffer		load blocks into shared buffers.  Pages enter shared buffers
+ *	buffer		load blocks into shared buffers.  On 17, with
+ *				pg_uring.zero_copy, the ring reads them straight into buffers
+ *				that core's StartReadBuffers pinned and pg_uring claimed
+ *				(zero_copy_feed; docs/design.md, "Zero-copy reads on 17").
+ *				Otherwise pages enter shared buffers
  *				only through core's read path (ReadBufferExtended with
  *				RBM_NORMAL on 15; StartReadBuffers/WaitReadBuffers, a run of
  *				up to io_combine_limit blocks at a time, on 17 and 18; see
  *				pgu_buf_read_run), which verifies them and marks them valid;
- *				no buffer is ever claimed or written by pg_uring.  The ring
+ *				no buffer is claimed or written by pg_uring.  The ring
  *				reads the uncached blocks ahead into the OS page cache
  *				(fadvise(WILLNEED) through the ring, ranges of up to
  *				pg_uring.combine_limit blocks; readv into staging where
@@ -315,15 +319,90 @@ read_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 	count_done(st, n);
 }
 
+/*
+ * Zero-copy batch callback (PostgreSQL 17): the ring has read the group's
+ * claimed blocks straight into their buffers, and the worker has ended the
+ * claims (valid, or failed).  A failed read is reported as core would
+ * (naming the file and range); a request the worker did not serve is not
+ * an error of the file: core reads those blocks itself.  Then core
+ * finishes the group (WaitReadBuffers: re-reads whatever is not valid, with
+ * interrupts allowed, as any install) and the pins go.
+ */
+static void
+zero_copy_batch_done(PguStream *stream, PguBatch *batch, void *arg)
+{
+	PrewarmState *st = (PrewarmState *) arg;
+	PguBufGroup *g;
+	int			n = pgu_batch_nblocks(batch);
+	int			nread = 0;
+	int			size;
+	int			i;
+
+	if (n == 0)
+		return;					/* (never submitted empty; see pageio.c) */
+	g = (PguBufGroup *) pgu_batch_block_arg(batch, 0);
+	for (i = 0; i < n; i++)
+	{
+		PguBlockResult r = pgu_batch_block_result(batch, i);
+
+		/* pg_stat_io: the ring's reads that made a buffer valid */
+		if (pgu_batch_claim_valid(batch, i))
+			nread++;
+		if (r.err != 0 && r.err != -ESHUTDOWN && r.err != -ECANCELED)
+			pgu_batch_report(batch, i, ERROR);	/* the pins go with the ERROR */
+	}
+	size = pgu_buf_group_size(g);
+	if (pgu_stream_interrupted(stream))
+	{
+		pgu_buf_group_finish(g, false, nread);
+		return;
+	}
+	RESUME_INTERRUPTS();
+	pgu_buf_group_finish(g, true, nread);
+	HOLD_INTERRUPTS();
+	count_done(st, size);
+}
+
 /* What prewarm_feed works on. */
 typedef struct PrewarmFeed
 {
 	PrewarmState *st;
 	PrewarmMode mode;
+	bool		zero_copy;		/* claims: zero_copy_feed */
 	bool		stop_for_messages;	/* caller: end the stream for a helper's message */
 	int64		pos;			/* next entry of the claimed chunk */
 	int64		end;			/* end of the claimed chunk */
 } PrewarmFeed;
+
+static void zero_copy_feed(PguStream *stream, PrewarmFeed *f);
+
+/* Claim the next chunk of the work for f; false when none is left. */
+static bool
+feed_next_chunk(PrewarmFeed *f, PrewarmWork *w)
+{
+	int64		start = (int64) pg_atomic_fetch_add_u64(&w->next, w->chunk);
+
+	if (start >= w->nentries)
+		return false;
+	f->pos = start;
+	f->end = Min(start + w->chunk, w->nentries);
+	return true;
+}
+
+/*
+ * Autoprewarm stops once no buffer is free, as contrib's does: reading on
+ * would evict what it loaded first (the hottest).  True if it stops now;
+ * the rest of the chunk is dropped, and every participant stops.
+ */
+static bool
+feed_full(PrewarmFeed *f, PrewarmWork *w)
+{
+	if (!w->stop_when_full || pgu_buf_have_free())
+		return false;
+	pg_atomic_write_u32(&w->full, 1);
+	f->pos = f->end;
+	return true;
+}
 
 /*
  * Feed blocks to the stream, a chunk at a time from the work's shared
@@ -346,18 +425,20 @@ prewarm_feed(PguStream *stream, void *arg)
 	BlockNumber cur_seg = InvalidBlockNumber;
 	BlockNumber last_added = InvalidBlockNumber;
 
+	if (f->zero_copy)
+	{
+		zero_copy_feed(stream, f);
+		return;
+	}
+
 	for (;;)
 	{
 		if (work_full(w))
 			return;
 		if (f->pos >= f->end)
 		{
-			int64		start = (int64) pg_atomic_fetch_add_u64(&w->next, w->chunk);
-
-			if (start >= w->nentries)
+			if (!feed_next_chunk(f, w))
 				break;
-			f->pos = start;
-			f->end = Min(start + w->chunk, w->nentries);
 			/* a gap filler never reaches back into another participant's chunk */
 			last_added = InvalidBlockNumber;
 		}
@@ -370,17 +451,9 @@ prewarm_feed(PguStream *stream, void *arg)
 				(f->stop_for_messages && ParallelMessagePending))
 				return;
 
-			/*
-			 * Autoprewarm stops once no buffer is free, as contrib's does:
-			 * reading on would evict what it loaded first (the hottest).
-			 * What was fed is still installed, at most a read-ahead window.
-			 */
-			if (w->stop_when_full && !pgu_buf_have_free())
-			{
-				pg_atomic_write_u32(&w->full, 1);
-				f->pos = f->end;
+			/* what was fed is still installed, at most a read-ahead window */
+			if (feed_full(f, w))
 				return;
-			}
 			blkno = work_block(w, f->pos++);
 
 			/*
@@ -416,6 +489,134 @@ prewarm_feed(PguStream *stream, void *arg)
 }
 
 /*
+ * Zero-copy feed (PostgreSQL 17): per group of up to PGU_SLOT_BLOCKS listed
+ * blocks of one segment, make room for a whole batch first (holding
+ * nothing), pin the blocks through core's StartReadBuffers, claim the ones
+ * that need a read, add them and submit at once: no claim is ever held
+ * unsubmitted across anything that can wait, and only the worker ends the
+ * claims.  The pins of the groups in flight stay within this backend's
+ * share of shared buffers.  A group with nothing to read is finished by
+ * core at once.
+ */
+static void
+zero_copy_feed(PguStream *stream, PrewarmFeed *f)
+{
+	PrewarmState *st = f->st;
+	PrewarmWork *w = st->work;
+	char		path[MAXPGPATH];
+	BlockNumber cur_seg = InvalidBlockNumber;
+	int			limit = pgu_buf_pin_limit();
+	int			gmax = Max(1, Min(PGU_SLOT_BLOCKS, limit / 2));
+
+	/*
+	 * Pins: each group holds up to gmax (claimed blocks, hits and blocks
+	 * that others are reading), so at most max_batches of them are
+	 * in flight with the one pinned next (pgu_stream_reserve_batch leaves
+	 * fewer in flight): within this backend's share.
+	 */
+	int			max_batches = Max(1, limit / gmax);
+
+	for (;;)
+	{
+		PguBufGroup *g;
+		BlockNumber seg;
+		int			room;
+		int			nclaims;
+		int			k;
+
+		if (work_full(w))
+			return;
+		if (f->pos >= f->end && !feed_next_chunk(f, w))
+			break;
+		if (pgu_stream_interrupted(stream) ||
+			(f->stop_for_messages && ParallelMessagePending))
+			return;
+		if (feed_full(f, w))
+			return;
+
+		seg = work_block(w, f->pos) / RELSEG_SIZE;
+		if (seg != cur_seg)
+		{
+			cur_seg = seg;
+			(void) pgu_segment_path(st->rel, st->fork, work_block(w, f->pos), path);
+		}
+
+		/* room first, holding nothing: this may complete batches and sleep */
+		pgu_stream_reserve_batch(stream, path, max_batches);
+
+		/* pin runs of consecutive listed blocks of this segment */
+		g = pgu_buf_group_begin(st->rel, st->fork);
+		room = gmax;
+		while (room > 0 && f->pos < f->end)
+		{
+			BlockNumber first = work_block(w, f->pos);
+			int			n = 1;
+
+			if (first / RELSEG_SIZE != cur_seg)
+				break;
+			/* autoprewarm: no more once no buffer is free (next round stops) */
+			if (room < gmax && w->stop_when_full && !pgu_buf_have_free())
+				break;
+			while (n < room && f->pos + n < f->end &&
+				   work_block(w, f->pos + n) == first + n &&
+				   (first + n) / RELSEG_SIZE == cur_seg)
+				n++;
+			n = pgu_buf_group_pin(g, first, n);
+			f->pos += n;
+			room -= n;
+		}
+		/* testing build: a delay per block, between its pin and its claim */
+		for (k = 0; k < pgu_buf_group_size(g); k++)
+			PGU_FAULT_DELAY(PGU_FP_INSTALL_DELAY);
+
+		nclaims = pgu_buf_group_claim(g);
+		if (nclaims == 0)
+		{
+			int			size = pgu_buf_group_size(g);
+
+			/* all cached, or being read by others: core finishes it */
+			RESUME_INTERRUPTS();
+			pgu_buf_group_finish(g, true, 0);
+			HOLD_INTERRUPTS();
+			count_done(st, size);
+			continue;
+		}
+		for (k = 0; k < nclaims; k++)
+		{
+			BlockNumber blkno;
+			Buffer		buf = pgu_buf_group_claimed(g, k, &blkno);
+
+			pgu_stream_add_claimed(stream, blkno % RELSEG_SIZE, blkno,
+								   pgu_buf_page(buf), buf, g);
+		}
+		pgu_stream_submit(stream);
+	}
+}
+
+/*
+ * Does a buffer-mode prewarm of rel read zero-copy (PostgreSQL 17, the
+ * ring up, pg_uring.zero_copy on)?  Not for temporary tables (local
+ * buffers: core reads those).
+ */
+static bool
+use_zero_copy(Relation rel, PrewarmMode mode, bool *direct)
+{
+#ifdef PGU_HAVE_ZERO_COPY
+	bool		dio_aligned = false;
+
+	if (mode == PREWARM_BUFFER && pgu_zero_copy && !RelationUsesLocalBuffers(rel) &&
+		pgu_io_method == PGU_IO_METHOD_IO_URING && pgu_ring_accepting(&dio_aligned))
+	{
+		/* O_DIRECT straight into shared buffers, where they are aligned */
+		*direct = pgu_direct_io && dio_aligned;
+		return true;
+	}
+#endif
+	*direct = false;
+	return false;
+}
+
+/*
  * One participant's share: stream chunks of the work until none is left.
  * The caller (leader) ends its stream when a helper has a message for it,
  * services the message (an ERROR is re-thrown here), and goes on.
@@ -426,6 +627,8 @@ prewarm_participate(Relation rel, PrewarmWork *w, PrewarmMode mode, bool leader,
 {
 	PrewarmState st;
 	PrewarmFeed feed;
+	bool		direct = false;
+	static bool zero_copy_logged = false;
 
 	st.rel = rel;
 	st.fork = w->fork;
@@ -434,18 +637,36 @@ prewarm_participate(Relation rel, PrewarmWork *w, PrewarmMode mode, bool leader,
 	st.leader = leader;
 	feed.st = &st;
 	feed.mode = mode;
+	feed.zero_copy = use_zero_copy(rel, mode, &direct);
 	feed.stop_for_messages = leader && helpers;
+	if (feed.zero_copy && !zero_copy_logged)
+	{
+		/* once per session: tells tests and operators which path serves */
+		elog(DEBUG1, "buffer-mode prewarm reads zero-copy into shared buffers%s",
+			 direct ? " with O_DIRECT" : "");
+		zero_copy_logged = true;
+	}
 	feed.pos = feed.end = 0;
 
 	while ((feed.pos < feed.end && !work_full(w)) || work_left(w))
 	{
 		PguStream  *stream;
 
-		stream = pgu_stream_begin(mode == PREWARM_BUFFER ? PGU_OP_PREFETCH : PGU_OP_READ,
-								  false,
-								  mode == PREWARM_BUFFER ? buffer_batch_done : read_batch_done,
-								  &st);
-		/* nothing to undo: we hold no buffer state across the stream */
+		if (feed.zero_copy)
+		{
+			stream = pgu_stream_begin(PGU_OP_READ, direct, zero_copy_batch_done, &st);
+			pgu_stream_claims(stream);
+		}
+		else
+			stream = pgu_stream_begin(mode == PREWARM_BUFFER ? PGU_OP_PREFETCH : PGU_OP_READ,
+									  false,
+									  mode == PREWARM_BUFFER ? buffer_batch_done : read_batch_done,
+									  &st);
+		/*
+		 * nothing to undo: zero-copy claims are ended by the stream (its
+		 * abort waits for the worker to end them), pins go with the
+		 * resource owner
+		 */
 		pgu_stream_run(stream, prewarm_feed, &feed, NULL);
 		/* a cancel, or a helper's ERROR, is raised here */
 		CHECK_FOR_INTERRUPTS();

@@ -192,6 +192,23 @@ slot_set_state(PguSlot *slot, uint32 newstate)
 		;
 }
 
+/*
+ * Owner: a slot of ours that no worker will serve is DONE, every I/O
+ * failed with err (-ESHUTDOWN: not accepted; -ECANCELED: taken back).
+ */
+static void
+slot_done_unserved(PguSlot *slot, int err)
+{
+	int			i;
+
+	for (i = 0; i < slot->nios; i++)
+		slot->ios[i].result = err;
+	slot->error = err;
+	slot->error_io = 0;
+	pg_memory_barrier();
+	slot_set_state(slot, PGU_SLOT_DONE);
+}
+
 /* The FREE state word of the same use as v. */
 static inline uint32
 free_word(uint32 v)
@@ -536,7 +553,7 @@ pgu_slot_alloc(int timeout_ms, bool *timed_out)
  * worker generation the slot was handed to.
  */
 uint64
-pgu_slot_enqueue(PguSlot *slot)
+pgu_slot_enqueue(PguSlot *slot, bool *accepted)
 {
 	Latch	   *latch = NULL;
 	bool		queued = false;
@@ -566,17 +583,50 @@ pgu_slot_enqueue(PguSlot *slot)
 			SetLatch(latch);
 	}
 	else
-	{
-		int			i;
-
-		for (i = 0; i < slot->nios; i++)
-			slot->ios[i].result = -ESHUTDOWN;
-		slot->error = -ESHUTDOWN;
-		slot->error_io = 0;
-		pg_memory_barrier();
-		slot_set_state(slot, PGU_SLOT_DONE);
-	}
+		slot_done_unserved(slot, -ESHUTDOWN);
+	if (accepted)
+		*accepted = queued;
 	return generation;
+}
+
+/*
+ * Owner: take a queued slot back before the worker took it (a claiming
+ * batch given up on after a cancel: its reads never started, so its claims
+ * can be ended by the owner).  Returns true if the slot was still queued:
+ * it is then DONE with -ECANCELED on every I/O.  False if the worker has
+ * it (or had it): the owner must wait for its completion.
+ */
+bool
+pgu_slot_withdraw(PguSlot *slot)
+{
+	int			idx = pgu_slot_index(slot);
+	bool		found = false;
+	int			i;
+
+	SpinLockAcquire(&pgu_shared->mutex);
+	if (pgu_slot_state(slot) == PGU_SLOT_QUEUED)
+	{
+		for (i = 0; i < pgu_shared->fifo_count; i++)
+		{
+			int			pos = (pgu_shared->fifo_head + i) % pgu_shared->nslots;
+
+			if (found)
+			{
+				int			prev = (pos + pgu_shared->nslots - 1) % pgu_shared->nslots;
+
+				pgu_shared->fifo[prev] = pgu_shared->fifo[pos];
+			}
+			else if (pgu_shared->fifo[pos] == idx)
+				found = true;
+		}
+		if (found)
+			pgu_shared->fifo_count--;
+	}
+	SpinLockRelease(&pgu_shared->mutex);
+	if (!found)
+		return false;
+	slot_done_unserved(slot, -ECANCELED);
+	return true;
 }
 
 /* Put a slot whose state we just set to FREE on the free list. */
@@ -908,6 +958,10 @@ pgu_worker_attach(Latch *latch)
 
 		if (pgu_slot_state(slot) != PGU_SLOT_ACTIVE)
 			continue;
+		/* a worker never exits with zero-copy reads in flight (it PANICs) */
+		if (slot->flags & PGU_FLAG_CLAIMS)
+			elog(PANIC, "request slot %d with zero-copy reads was left in progress by an exited ring worker",
+				 i);
 		for (j = 0; j < slot->nios; j++)
 			slot->ios[j].result = -ESHUTDOWN;
 		slot->error = -ESHUTDOWN;

@@ -12,7 +12,12 @@
  *	 FILLING -> QUEUED	backend appends it to the FIFO (queue mutex)
  *	 QUEUED -> ACTIVE	worker takes it off the FIFO (queue mutex)
  *	 ACTIVE -> DONE		worker, after every I/O of the slot completed
- *	 QUEUED -> DONE		worker, when it stops without serving it
+ *	 QUEUED -> DONE		worker, when it stops without serving it; or owner,
+ *						taking it back (pgu_slot_withdraw: off the FIFO under
+ *						the queue mutex, then DONE)
+ *	 FILLING -> DONE	backend, when the worker does not accept it
+ *	 ACTIVE -> DONE		a new worker, for slots an exited worker left
+ *						(it could not drain its ring; never claiming slots)
  *	 DONE -> FREE		backend, after it consumed the results
  * Only the owner touches a FILLING or DONE slot, and only the worker an
  * ACTIVE one, so the slot's payload needs no lock; the state changes are
@@ -60,6 +65,7 @@ typedef enum PguOp
 
 /* Slot flags */
 #define PGU_FLAG_DIRECT		0x01	/* open with O_DIRECT */
+#define PGU_FLAG_CLAIMS		0x02	/* reads into claimed shared buffers */
 
 /* One readv or writev of adjacent blocks. */
 typedef struct PguIoDesc
@@ -90,6 +96,16 @@ typedef struct PguSlot
 	PguIoDesc	ios[PGU_SLOT_BLOCKS];
 	char	   *blocks[PGU_SLOT_BLOCKS];	/* where each block lands/comes from */
 	char	   *staging;		/* PGU_SLOT_BLOCKS * BLCKSZ, aligned */
+
+	/*
+	 * PGU_FLAG_CLAIMS: blocks[i] is shared buffer claim_buf[i], whose
+	 * I/O-in-progress state the owner took; whoever completes the slot
+	 * ends it (pgu_buf_claim_end) and sets claims_ended before DONE.
+	 */
+	int32		claim_buf[PGU_SLOT_BLOCKS];
+	uint32		claim_blkno[PGU_SLOT_BLOCKS];	/* relation block numbers */
+	uint32		claims_valid;	/* bit i: claim_buf[i] became valid */
+	bool		claims_ended;
 } PguSlot;
 
 /*
@@ -136,9 +152,10 @@ extern bool pgu_queue_attached(void);
 extern bool pgu_ring_accepting(bool *dio_aligned);
 extern bool pgu_worker_alive(uint64 generation);
 extern PguSlot *pgu_slot_alloc(int timeout_ms, bool *timed_out);
-extern uint64 pgu_slot_enqueue(PguSlot *slot);
+extern uint64 pgu_slot_enqueue(PguSlot *slot, bool *accepted);
 extern void pgu_slot_free(PguSlot *slot);
 extern void pgu_slot_abandon(PguSlot *slot);
+extern bool pgu_slot_withdraw(PguSlot *slot);
 extern int	pgu_slot_index(PguSlot *slot);
 extern void pgu_queue_snapshot(PguQueueSnapshot *snap);
 extern int	pgu_queue_waiter_position(int pid);

@@ -18,6 +18,11 @@
  *	  slot opens its own descriptor and closes it before the slot is DONE;
  *	  a failed close() (NFS reports writeback errors there) fails the
  *	  slot's writes, so no buffer is called clean on a lost write.
+ *	- A claiming slot (zero-copy reads, PostgreSQL 17) reads into shared
+ *	  buffers its owner claimed; the worker ends those claims itself when
+ *	  the slot's last I/O finished (end_claims), before the slot is DONE:
+ *	  each buffer becomes valid or failed and its waiters wake, so no
+ *	  reader of those blocks depends on the owner.
  *	- It never blocks on anything but the kernel: no lock, no client, no
  *	  backend.  It checks for postmaster death while busy, at least every
  *	  second, and drains the ring before it exits.
@@ -52,6 +57,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
+#include "buffers.h"
 #include "faults.h"
 #include "queue.h"
 #include "ring.h"
@@ -114,6 +120,7 @@ static int *slot_fd = NULL;		/* uncached descriptor of a slot, or -1 */
 static FdEntry fd_cache[FD_CACHE_SIZE];
 static bool cleanup_done = false;
 static bool have_willneed = false;	/* the ring does fadvise */
+static int	claim_slots_active = 0; /* claiming slots taken, claims not ended */
 
 /*
  * Register one of pg_uring's static workers (from _PG_init): shared memory
@@ -364,6 +371,37 @@ any_fd_cached(void)
 	return false;
 }
 
+/*
+ * A claiming slot (zero-copy reads) has no I/O in flight any more: end its
+ * claims, so that the buffers become valid (a full read whose page passes)
+ * or failed, and their waiters wake, whatever its owner is doing.
+ */
+static void
+end_claims(PguSlot *slot)
+{
+	int			k;
+
+	if (!(slot->flags & PGU_FLAG_CLAIMS) || slot->claims_ended)
+		return;
+	slot->claims_valid = 0;
+	for (k = 0; k < slot->nios; k++)
+	{
+		PguIoDesc  *io = &slot->ios[k];
+		int			i;
+
+		for (i = 0; i < io->nblocks; i++)
+		{
+			int			b = io->first + i;
+			bool		ok = io->result >= (int64) (i + 1) * BLCKSZ;
+
+			if (pgu_buf_claim_end(slot->claim_buf[b], slot->claim_blkno[b], ok))
+				slot->claims_valid |= (uint32) 1 << b;
+		}
+	}
+	slot->claims_ended = true;
+	claim_slots_active--;
+}
+
 /* One I/O of a slot has finished (fully, short at EOF, or failed). */
 static void
 finish_io(WorkerIo *w, int32 result)
@@ -405,6 +443,7 @@ finish_io(WorkerIo *w, int32 result)
 		slot_close(slot);
 		pgu_count(PGU_PATH_RING, PGU_C_REQUESTS, 1);
 		PGU_FAULT_DELAY(PGU_FP_COMPLETE_DELAY);
+		end_claims(slot);
 		pgu_slot_complete(slot);
 	}
 }
@@ -421,6 +460,26 @@ fail_slot(PguSlot *slot, int err)
 	slot->error_io = 0;
 	pgu_count(PGU_PATH_RING, PGU_C_ERRORS, 1);
 	pgu_count(PGU_PATH_RING, PGU_C_REQUESTS, 1);
+	end_claims(slot);
+	pgu_slot_complete(slot);
+}
+
+/*
+ * Worker exit: a slot still queued is not served; its I/Os fail with
+ * ESHUTDOWN (not counted as errors), and its claims end now.
+ */
+static void
+shutdown_slot(PguSlot *slot)
+{
+	int			i;
+
+	for (i = 0; i < slot->nios; i++)
+		slot->ios[i].result = -ESHUTDOWN;
+	slot->error = -ESHUTDOWN;
+	slot->error_io = 0;
+	if (slot->flags & PGU_FLAG_CLAIMS)
+		claim_slots_active++;	/* end_claims counts it off */
+	end_claims(slot);
 	pgu_slot_complete(slot);
 }
 
@@ -439,8 +498,11 @@ take_new_requests(void)
 		int			fd;
 		int			j;
 
+		if (slot->flags & PGU_FLAG_CLAIMS)
+			claim_slots_active++;	/* until end_claims */
 		if (slot->nios == 0)
 		{
+			end_claims(slot);
 			pgu_slot_complete(slot);
 			continue;
 		}
@@ -689,6 +751,29 @@ worker_cleanup(int code, Datum arg)
 			finish_io(w, -ESHUTDOWN);
 		}
 		ready_tail = NULL;
+
+		/*
+		 * Reads into claimed shared buffers that the ring could not drain
+		 * may still land after we are gone, in buffers that were ended and
+		 * reused by then: only a crash restart (reinitialized shared
+		 * memory) is safe.
+		 */
+		if (claim_slots_active > 0)
+			ereport(PANIC,
+					(errmsg("pg_uring ring worker could not complete %d zero-copy read requests before exiting",
+							claim_slots_active),
+					 errdetail("Their reads into shared buffers may still be in progress.")));
+
+		/* slots still queued: failed here, so that their claims end now */
+		{
+			PguSlot    *slots[PGU_QUEUE_SIZE_MAX];
+			int			n;
+			int			i;
+
+			while ((n = pgu_queue_take(slots, PGU_QUEUE_SIZE_MAX)) > 0)
+				for (i = 0; i < n; i++)
+					shutdown_slot(slots[i]);
+		}
 	}
 	pgu_worker_detach();
 	close_idle_fds(true);

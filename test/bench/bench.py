@@ -93,6 +93,7 @@ FIO_RUNTIME = int(env('BENCH_FIO_RUNTIME', '2' if QUICK else '8'))
 QUEUE_SIZE = int(env('BENCH_QUEUE_SIZE', '128'))
 RING_ENTRIES = int(env('BENCH_RING_ENTRIES', '512'))
 SEED = int(env('BENCH_SEED', '20240615'))
+ZERO_COPY = env('BENCH_ZERO_COPY', '0') == '1'   # 17: zero-copy vs read-ahead cases
 CASE_FILTER = env('BENCH_CASES', '')          # regex on case names
 PG_USER = 'postgres' if IS_ROOT else None
 AS_PG = ['runuser', '-u', 'postgres', '--'] if IS_ROOT else []
@@ -646,8 +647,9 @@ def family_of(name):
 class Case:
     def __init__(self, name, kind, mode='buffer', io_method=None, direct=False,
                  qd=None, combine=None, workloads=None, cluster='main', pg_io_method=None,
-                 helpers=None):
+                 helpers=None, zero_copy=None):
         self.name, self.kind, self.mode = name, kind, mode
+        self.zero_copy = zero_copy              # pg_uring.zero_copy (None: default)
         self.helpers = helpers                  # pg_uring.max_prewarm_workers (None: default)
         self.io_method, self.direct, self.qd, self.combine = io_method, direct, qd, combine
         self.pg_io_method = pg_io_method        # the server's io_method (PostgreSQL 18 cluster)
@@ -670,6 +672,8 @@ class Case:
                 s.append("SET pg_uring.combine_limit = %d" % self.combine)
             if self.helpers is not None:
                 s.append("SET pg_uring.max_prewarm_workers = %d" % self.helpers)
+            if self.zero_copy is not None:
+                s.append("SET pg_uring.zero_copy = %s" % ('on' if self.zero_copy else 'off'))
         return s
 
     def call_sql(self, workload, ds):
@@ -740,6 +744,13 @@ def build_cases(has_verify, base=None, pg18=False):
         # the defaults without parallel installs: what the helpers add
         cases.append(Case('ring/buffer qd%d c%d solo' % (DEF_QD, DEF_COMBINE), 'uring', 'buffer',
                           'io_uring', False, DEF_QD, DEF_COMBINE, helpers=0))
+    if ZERO_COPY:
+        # PostgreSQL 17: the read-ahead path (zero-copy off) and zero-copy
+        # with O_DIRECT, against the defaults (zero-copy, buffered)
+        cases.append(Case('readahead/buffer qd%d c%d' % (DEF_QD, DEF_COMBINE), 'uring', 'buffer',
+                          'io_uring', False, DEF_QD, DEF_COMBINE, zero_copy=False))
+        cases.append(Case('ring+dio/buffer qd%d c%d' % (DEF_QD, DEF_COMBINE), 'uring', 'buffer',
+                          'io_uring', True, DEF_QD, DEF_COMBINE))
     if base and not BASE_CASES:
         # the previous release with its own defaults (the claim path)
         cases.append(Case(base['case'], 'uring', 'buffer', 'io_uring', False, None, None, cluster='base'))

@@ -23,6 +23,11 @@
 # block in the range being prewarmed complete, and pg_stat_activity never
 # shows them waiting on BufferIO (or on a buffer content lock).
 #
+# On 17, buffer mode can read zero-copy into claimed shared buffers instead
+# (pg_uring.zero_copy); those claims are ended only by the worker, so the
+# frozen-ring scenarios here run with zero_copy off, and 065_zero_copy.pl
+# shows what a cancel and a reader do with a stalled worker and claims.
+#
 # sync: the backend itself is SIGSTOPped while it reads, SIGINT/SIGTERM is
 # queued (that is what pg_cancel_backend/pg_terminate_backend send), and it
 # is continued.
@@ -193,7 +198,8 @@ sub frozen_ring_scenario
 	ok($pid, "$tag victim backend $pid") or return;
 
 	freeze($wpid);
-	$s->{in} .= "SET pg_uring.io_method = 'io_uring'; $set SELECT $call;\n";
+	# the read-ahead path: zero-copy reads (17) wait for the worker by design
+	$s->{in} .= "SET pg_uring.io_method = 'io_uring'; SET pg_uring.zero_copy = off; $set SELECT $call;\n";
 	send_now($s);
 
 	# The prewarm runs and waits for the ring (not for a buffer).
