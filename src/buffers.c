@@ -537,7 +537,12 @@ pgu_buf_page(Buffer buf)
 
 #else							/* !PGU_HAVE_ZERO_COPY */
 
-/* Stubs: nothing claims where zero-copy reads do not exist. */
+/*
+ * 15 and 18: no zero-copy reads (see compat.h).  Nothing reaches these:
+ * prewarm never takes the zero-copy path there and no slot carries
+ * PGU_FLAG_CLAIMS; the entry point and the claim end refuse loudly if one
+ * ever did.
+ */
 PguBufGroup *
 pgu_buf_group_begin(Relation rel, ForkNumber fork)
 {

@@ -199,12 +199,7 @@ slot_set_state(PguSlot *slot, uint32 newstate)
 static void
 slot_done_unserved(PguSlot *slot, int err)
 {
-	int			i;
-
-	for (i = 0; i < slot->nios; i++)
-		slot->ios[i].result = err;
-	slot->error = err;
-	slot->error_io = 0;
+	pgu_slot_fail_ios(slot, err);
 	pg_memory_barrier();
 	slot_set_state(slot, PGU_SLOT_DONE);
 }
@@ -937,7 +932,6 @@ void
 pgu_worker_attach(Latch *latch)
 {
 	int			i;
-	int			j;
 
 	SpinLockAcquire(&pgu_shared->mutex);
 	pgu_shared->worker_pid = MyProcPid;
@@ -962,10 +956,7 @@ pgu_worker_attach(Latch *latch)
 		if (slot->flags & PGU_FLAG_CLAIMS)
 			elog(PANIC, "request slot %d with zero-copy reads was left in progress by an exited ring worker",
 				 i);
-		for (j = 0; j < slot->nios; j++)
-			slot->ios[j].result = -ESHUTDOWN;
-		slot->error = -ESHUTDOWN;
-		slot->error_io = 0;
+		pgu_slot_fail_ios(slot, -ESHUTDOWN);
 		pgu_slot_complete(slot);
 	}
 }
@@ -1008,7 +999,6 @@ pgu_worker_detach(void)
 	PguSlot    *slots[PGU_QUEUE_SIZE_MAX];
 	int			n;
 	int			i;
-	int			j;
 
 	SpinLockAcquire(&pgu_shared->mutex);
 	pgu_shared->accepting = false;
@@ -1021,10 +1011,7 @@ pgu_worker_detach(void)
 	n = pgu_queue_take(slots, PGU_QUEUE_SIZE_MAX);
 	for (i = 0; i < n; i++)
 	{
-		for (j = 0; j < slots[i]->nios; j++)
-			slots[i]->ios[j].result = -ESHUTDOWN;
-		slots[i]->error = -ESHUTDOWN;
-		slots[i]->error_io = 0;
+		pgu_slot_fail_ios(slots[i], -ESHUTDOWN);
 		pgu_slot_complete(slots[i]);
 	}
 	(void) pgu_queue_reclaim();

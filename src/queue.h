@@ -143,6 +143,21 @@ pgu_slot_is_done(PguSlot *slot)
 	return pgu_slot_state(slot) == PGU_SLOT_DONE;
 }
 
+/*
+ * Fail every I/O of a slot that will not be served with err (its owner's
+ * or the worker's payload; the state is changed by the caller).
+ */
+static inline void
+pgu_slot_fail_ios(PguSlot *slot, int err)
+{
+	int			i;
+
+	for (i = 0; i < slot->nios; i++)
+		slot->ios[i].result = err;
+	slot->error = err;
+	slot->error_io = 0;
+}
+
 /* shared memory */
 extern Size pgu_shmem_size(void);
 extern void pgu_shmem_init(void);

@@ -452,12 +452,7 @@ finish_io(WorkerIo *w, int32 result)
 static void
 fail_slot(PguSlot *slot, int err)
 {
-	int			i;
-
-	for (i = 0; i < slot->nios; i++)
-		slot->ios[i].result = err;
-	slot->error = err;
-	slot->error_io = 0;
+	pgu_slot_fail_ios(slot, err);
 	pgu_count(PGU_PATH_RING, PGU_C_ERRORS, 1);
 	pgu_count(PGU_PATH_RING, PGU_C_REQUESTS, 1);
 	end_claims(slot);
@@ -471,12 +466,7 @@ fail_slot(PguSlot *slot, int err)
 static void
 shutdown_slot(PguSlot *slot)
 {
-	int			i;
-
-	for (i = 0; i < slot->nios; i++)
-		slot->ios[i].result = -ESHUTDOWN;
-	slot->error = -ESHUTDOWN;
-	slot->error_io = 0;
+	pgu_slot_fail_ios(slot, -ESHUTDOWN);
 	if (slot->flags & PGU_FLAG_CLAIMS)
 		claim_slots_active++;	/* end_claims counts it off */
 	end_claims(slot);

@@ -23,7 +23,9 @@
 # minutes for a slot (pg_uring.queue_wait_timeout); but
 #   1b. with the default of 1 s, sessions that find the queue held by the
 #      stalled worker are served synchronously, with the right answers
-#      (queue_wait_timeouts and fallback_ios rise).
+#      (queue_wait_timeouts and fallback_ios rise); among them a buffer
+#      prewarm at its defaults, which on 17 reads zero-copy and so ends its
+#      claims itself on that path.
 
 use strict;
 use warnings;
@@ -90,12 +92,15 @@ is("$st->{free}|$st->{slots}|$st->{abandoned}", '4|4|0', 'four free slots, none 
 my %sql = (
 	# the read-ahead path (17's zero-copy claims with a stalled worker: 065)
 	buffer => "SET pg_uring.zero_copy = off; SELECT pg_uring_prewarm('t1', 'buffer')",
+	# buffer mode at its defaults (17: zero-copy, served here when starved)
+	buffer_zc => "SELECT pg_uring_prewarm('t1', 'buffer')",
 	read   => "SELECT pg_uring_prewarm('t2', 'read')",
 	verify => "SELECT count(*) FROM pg_uring_verify('t3')",
 	flush  => "SELECT flushed FROM pg_uring_flush('t4')",
 );
 my %want = (
 	buffer => $nblocks{t1},
+	buffer_zc => $nblocks{t1},
 	read   => $nblocks{t2},
 	verify => 0,
 );
@@ -207,7 +212,9 @@ cancel_round('verify', 'read', 'buffer');
 	ok(wait_progress(sub { status()->{free} == 0 }, $HANG),
 		"$tag a read-mode prewarm took every slot");
 	my $before = stats_snapshot($node);
-	for my $kind ('buffer', 'verify', 'flush')
+	# buffer_zc first, while t1 is evicted: on 17 its claims are served
+	# synchronously in the backend, and ended there
+	for my $kind ('buffer_zc', 'buffer', 'verify', 'flush')
 	{
 		my $w = $kind eq 'flush' ? $dirty : $want{$kind};
 		my $t0 = time();
@@ -226,6 +233,7 @@ cancel_round('verify', 'read', 'buffer');
 	cmp_ok($d->{io_uring}{fallback_ios}, '>', 0,
 		"$tag their I/O was done synchronously (fallback_ios +$d->{io_uring}{fallback_ios})");
 	is(status()->{free}, 0, "$tag the stalled worker still holds every slot");
+	is(pinned_buffers($node, 'postgres', 't1'), '0', "$tag no buffer of t1 left pinned");
 	my $pid = bg_backend_pid($holder);
 	$node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
 	my ($hr) = answer($holder, time());
