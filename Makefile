@@ -4,6 +4,7 @@ MODULE_big = pg_uring
 OBJS = \
 	src/autoprewarm.o \
 	src/buffers.o \
+	src/checksum.o \
 	src/faults.o \
 	src/flush.o \
 	src/guc.o \

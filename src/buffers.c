@@ -65,7 +65,6 @@
 #include "storage/buf_internals.h"
 #include "storage/bufmgr.h"
 #include "storage/bufpage.h"
-#include "storage/checksum.h"
 #include "storage/condition_variable.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
@@ -74,6 +73,7 @@
 #include "utils/resowner.h"
 
 #include "buffers.h"
+#include "checksum.h"
 #include "pg_uring.h"
 
 /*
@@ -491,7 +491,7 @@ claim_page_ok(Page page, BlockNumber blkno)
 				return false;
 		return true;			/* all zeros: core accepts it too */
 	}
-	if (DataChecksumsEnabled() && pg_checksum_page((char *) page, blkno) != ph->pd_checksum)
+	if (DataChecksumsEnabled() && pgu_checksum_page((char *) page, blkno) != ph->pd_checksum)
 		return false;
 	return (ph->pd_flags & ~PD_VALID_FLAG_BITS) == 0 &&
 		ph->pd_lower >= SizeOfPageHeaderData &&

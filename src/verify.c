@@ -53,7 +53,6 @@
 #include "pgstat.h"
 #include "storage/bufmgr.h"
 #include "storage/bufpage.h"
-#include "storage/checksum.h"
 #include "storage/fd.h"
 #include "storage/lmgr.h"
 #include "storage/smgr.h"
@@ -65,6 +64,7 @@
 #include "utils/snapmgr.h"
 
 #include "buffers.h"
+#include "checksum.h"
 #include "compat.h"
 #include "pageio.h"
 #include "progress.h"
@@ -126,7 +126,7 @@ judge_page(VerifyState *st, char *page, BlockNumber blkno,
 
 	if (st->checksums)
 	{
-		uint16		sum = pg_checksum_page(page, blkno);
+		uint16		sum = pgu_checksum_page(page, blkno);
 
 		if (sum != ph->pd_checksum)
 		{

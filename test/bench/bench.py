@@ -745,12 +745,15 @@ def build_cases(has_verify, base=None, pg18=False):
         cases.append(Case('ring/buffer qd%d c%d solo' % (DEF_QD, DEF_COMBINE), 'uring', 'buffer',
                           'io_uring', False, DEF_QD, DEF_COMBINE, helpers=0))
     if ZERO_COPY:
-        # PostgreSQL 17: the read-ahead path (zero-copy off) and zero-copy
-        # with O_DIRECT, against the defaults (zero-copy, buffered)
+        # PostgreSQL 17: the read-ahead path (zero-copy off), and zero-copy
+        # with O_DIRECT in every ring configuration, against the defaults
+        # (zero-copy, buffered)
         cases.append(Case('readahead/buffer qd%d c%d' % (DEF_QD, DEF_COMBINE), 'uring', 'buffer',
                           'io_uring', False, DEF_QD, DEF_COMBINE, zero_copy=False))
-        cases.append(Case('ring+dio/buffer qd%d c%d' % (DEF_QD, DEF_COMBINE), 'uring', 'buffer',
-                          'io_uring', True, DEF_QD, DEF_COMBINE))
+        for q, c in ring_configs():
+            # O_DIRECT has no read-ahead behind it: the deeper configuration too
+            cases.append(Case('ring+dio/buffer qd%d c%d' % (q, c), 'uring', 'buffer',
+                              'io_uring', True, q, c))
     if base and not BASE_CASES:
         # the previous release with its own defaults (the claim path)
         cases.append(Case(base['case'], 'uring', 'buffer', 'io_uring', False, None, None, cluster='base'))

@@ -16,6 +16,9 @@
 #                                        (parallel installs off; BENCH_SOLO=0: none)
 #   ring/buffer qd64 c32                 (BENCH_RING_ALT; BENCH_QDS x
 #                                        BENCH_COMBINES add more)
+#   readahead/buffer qd16 c16            17, BENCH_ZERO_COPY=1: zero-copy off
+#   ring+dio/buffer qdQ cC               17, BENCH_ZERO_COPY=1: zero-copy with
+#                                        O_DIRECT, per ring configuration
 #   claims/buffer qdQ cC                 the previous release (BENCH_BASELINE_REV,
 #                                        its claim path) with its defaults
 #   ring/read qd16 c16                   pg_uring read mode (seq only)
