@@ -42,9 +42,12 @@ ifeq ($(PGU_WERROR),1)
 PG_CFLAGS += -Werror
 endif
 
-# Not PGXS's REGRESS: the expected output holds for a temporary instance
-# with test/regress.conf only, so "make installcheck" against a running
-# server refuses (below) and "make check-regress" runs the suite.
+# Not PGXS's REGRESS: the expected output holds only for a server with
+# test/regress.conf's settings.  "make check-regress" runs the suite on a
+# temporary instance with them; "make installcheck" (installcheck-regress)
+# runs it against a running server, and refuses unless that server has
+# exactly those settings (debian/tests/installcheck starts one through
+# pg_buildext installcheck).
 PGU_REGRESS = setup guc prewarm privileges views batching flush verify
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf
 
@@ -59,12 +62,27 @@ $(OBJS): $(wildcard $(srcdir)/src/*.h)
 check-regress:
 	$(pg_regress_installcheck) --temp-instance=./tmp_check_regress $(REGRESS_OPTS) $(PGU_REGRESS)
 
-# A running server's settings are not test/regress.conf's, so its output
-# could not match: say what to run instead.
-installcheck:
-	@echo 'pg_uring: "make installcheck" is not supported: the regression tests need a temporary instance with test/regress.conf.' >&2
-	@echo 'Run "make check-regress" (pg_regress, temporary instance) or "bash test/check.sh" (the whole suite) instead.' >&2
-	@exit 1
+# pg_regress against the running server that libpq's environment (PGHOST,
+# PGPORT, PGUSER, ...) names.  Its output can only match on a server with
+# test/regress.conf's settings: refuse, naming each one that differs, unless
+# current_setting() has every one of them (values without quotes or blanks).
+PGU_REGRESS_SETTINGS = $(shell sed -e 's/\#.*//' -e "s/'//g" -e 's/[[:space:]]//g' '$(srcdir)/test/regress.conf')
+
+installcheck-regress:
+	@rows=; for kv in $(PGU_REGRESS_SETTINGS); do \
+		rows="$${rows:+$$rows, }('$${kv%%=*}', '$${kv#*=}')"; \
+	done; \
+	bad=$$('$(bindir)/psql' -X -A -t -q -v ON_ERROR_STOP=1 -d postgres -c \
+		"SELECT string_agg(format('%s is %s (needs %L)', name, coalesce(quote_literal(current_setting(name, true)), 'not set'), want), '; ' ORDER BY name) FROM (VALUES $$rows) v(name, want) WHERE current_setting(name, true) IS DISTINCT FROM want") || { \
+		echo 'pg_uring: installcheck: cannot query the running server (see above).' >&2; exit 1; }; \
+	if [ -n "$$bad" ]; then \
+		echo "pg_uring: installcheck: the running server's settings are not test/regress.conf's, so the expected output could not match: $$bad." >&2; \
+		echo 'Start a server with test/regress.conf (as debian/tests/installcheck does), or run "make check-regress" (pg_regress, temporary instance) or "bash test/check.sh" (the whole suite) instead.' >&2; \
+		exit 1; \
+	fi
+	$(pg_regress_installcheck) $(PGU_REGRESS)
+
+installcheck: installcheck-regress
 
 # TAP tests (PostgreSQL::Test::Cluster)
 prove-tap: test/seccomp_deny_uring
@@ -76,11 +94,21 @@ prove-tap: test/seccomp_deny_uring
 test/seccomp_deny_uring: test/seccomp_deny_uring.c
 	$(CC) -O2 -Wall -Wextra $(if $(filter 1,$(PGU_WERROR)),-Werror) -o $@ $<
 
+# The benchmark (test/bench/run.sh --help lists its options):
+#   make bench BENCH_ARGS="--huge both --workloads seq,scat10"
+#   make bench-quick [BENCH_OUT=DIR]     the smoke test (--quick [--out DIR])
+# PG_CONFIG, when given to make, becomes --pg-config (run.sh's default is
+# PostgreSQL 15's); BENCH_OUT becomes --out.  BENCH_ARGS is passed as written
+# (a "$" in it needs no doubling).
+BENCH_RUN = bash $(srcdir)/test/bench/run.sh \
+	$(if $(filter-out default file,$(origin PG_CONFIG)),--pg-config '$(PG_CONFIG)') \
+	$(if $(BENCH_OUT),--out '$(BENCH_OUT)')
+
 bench:
-	bash $(srcdir)/test/bench/run.sh
+	$(BENCH_RUN) $(value BENCH_ARGS)
 
 bench-quick:
-	BENCH_QUICK=1 bash $(srcdir)/test/bench/run.sh
+	$(BENCH_RUN) --quick $(value BENCH_ARGS)
 
-.PHONY: check-regress installcheck prove-tap bench bench-quick
+.PHONY: check-regress installcheck installcheck-regress prove-tap bench bench-quick
 EXTRA_CLEAN = tmp_check tmp_check_regress test/seccomp_deny_uring results regression.diffs regression.out log

@@ -166,7 +166,7 @@ pgu_define_gucs(void)
 
 	DefineCustomBoolVariable("pg_uring.direct_io",
 							 "Reads pages with O_DIRECT, bypassing the kernel page cache.",
-							 "Applies to buffer-mode prewarm and to verify when they go through the ring; read mode and the sync method always use the page cache.",
+							 "Applies to ring reads of verify and, on PostgreSQL 17, of zero-copy buffer-mode prewarm; all other I/O uses the page cache.",
 							 &pgu_direct_io,
 							 false,
 							 PGC_SUSET,

@@ -28,7 +28,8 @@ use PgUringTest;
 our @EXPORT = qw(
   flush_node flush_amcheck flush_checksums flush_oracle
   rel_dirty rel_page_lsns lsn_cmp lsn_to_num
-  sql_rc aux_pid wait_crash_restart gdb_usable flush_make_table
+  sql_rc aux_pid wait_crash_restart gdb_usable flush_make_table flush_dirty_table
+  pgbench_logged ledger_check_clients
 );
 
 # A table for the write-path tests: wide rows in pages half full (room for
@@ -49,6 +50,24 @@ CHECKPOINT;
 $extra_sql
 });
 	return;
+}
+
+
+# A table of about $mb MB that is all dirty in shared buffers (created and
+# filled, never checkpointed): two wide rows a page, v = id % $mod.
+# Returns its md5 (table_md5).
+sub flush_dirty_table
+{
+	my ($node, $t, $mb, $mod) = @_;
+	my $rows = $mb * 128 * 2;
+	$node->safe_psql(
+		'postgres', qq{
+CREATE TABLE $t (id int PRIMARY KEY, v int NOT NULL, pad text NOT NULL)
+  WITH (autovacuum_enabled = off, fillfactor = 50);
+ALTER TABLE $t ALTER COLUMN pad SET STORAGE PLAIN;
+INSERT INTO $t SELECT g, g % $mod, repeat(md5(g::text), 59) FROM generate_series(1, $rows) g;
+});
+	return table_md5($node, 'postgres', $t);
 }
 
 # A node for the write-path tests: checksums, pg_uring preloaded, and the
@@ -207,6 +226,53 @@ sub gdb_usable
 	};
 	return 0 unless $ok;
 	return ("$out$err" !~ /ptrace|not permitted|Could not attach|No such process/i);
+}
+
+
+# Read pgbench's per-transaction logs ($dir/pgb.*, from "-l --log-prefix
+# $dir/pgb"): a line "client_id transaction_no time ..." for every
+# transaction that completed.  One check: more than 100 of them.  Returns
+# a hashref client_id => number of committed transactions.
+sub pgbench_logged
+{
+	my ($dir) = @_;
+	my %logged;
+	my $total = 0;
+	for my $f (glob("$dir/pgb.*"))
+	{
+		open(my $lf, '<', $f) or die "$f: $!";
+		while (my $line = <$lf>)
+		{
+			my @w = split ' ', $line;
+			next unless @w >= 3 && $w[2] =~ /^\d+$/;
+			$logged{ $w[0] }++;
+			$total++;
+		}
+		close($lf);
+	}
+	cmp_ok($total, '>', 100, "pgbench committed transactions ($total)");
+	return \%logged;
+}
+
+# The ledger oracle after a crash: each pgbench client appended rows
+# n = 1, 2, ... to table "ledger" (columns client, n), one per transaction.
+# Two checks per client: no gap, and every transaction that pgbench logged
+# as committed is there (one more may have committed without being logged).
+sub ledger_check_clients
+{
+	my ($node, $clients, $logged) = @_;
+	for my $c (0 .. $clients - 1)
+	{
+		my $k = $logged->{$c} // 0;
+		my ($cnt, $min, $max) = split / /, $node->safe_psql('postgres',
+			"SELECT count(*) || ' ' || coalesce(min(n), 0) || ' ' || coalesce(max(n), 0) "
+			  . "FROM ledger WHERE client = $c");
+		ok(($cnt == $max) && ($cnt == 0 || $min == 1),
+			"client $c: ledger has 1..$max without a gap ($cnt rows)");
+		ok($max == $k || $max == $k + 1,
+			"client $c: all $k committed transactions are in the ledger (found $max)");
+	}
+	return;
 }
 
 1;

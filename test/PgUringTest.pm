@@ -35,7 +35,7 @@ our @EXPORT = qw(
   soak hang_timeout
   ring_status ring_wait_settled ring_skip_unless_up ring_available
   ring_check sync_only
-  stats_row stats_snapshot stats_delta
+  stats_row stats_snapshot stats_delta check_served_by
   worker_pid wait_for_worker
   make_table table_md5 rel_blocks rel_buffers pinned_buffers
   bg_start bg_pump bg_finish bg_finish_all bg_backend_pid bg_wait_active
@@ -44,6 +44,7 @@ our @EXPORT = qw(
   fault_setup fault_setup_or_skip fault_set fault_reset fault_hits
   pg_checksum_page break_checksums warned_pages dedup_hangs
   pgu_wait_event
+  pgbench_bg pgbench_wait end_stuck_sessions acct_ledger_check
 );
 
 # What pg_stat_activity shows (wait_event_type:wait_event) while pg_uring
@@ -251,6 +252,28 @@ sub stats_delta
 		}
 	}
 	return \%d;
+}
+
+
+# Two checks that a stats_delta $d was served by the path $method asked
+# for: with io_uring, the ring served requests and none fell back to the
+# sync path; with sync, the sync path served requests and the ring none.
+# $what names what was served in the test names ('requests' by default).
+sub check_served_by
+{
+	my ($tag, $method, $d, $what) = @_;
+	$what //= 'requests';
+	if ($method eq 'io_uring')
+	{
+		cmp_ok($d->{io_uring}{requests}, '>', 0, "$tag the ring served $what");
+		is($d->{io_uring}{fallback_ios}, 0, "$tag no fallback to the sync path");
+	}
+	else
+	{
+		cmp_ok($d->{sync}{requests}, '>', 0, "$tag the sync path served $what");
+		is($d->{io_uring}{requests}, 0, "$tag the ring served nothing");
+	}
+	return;
 }
 
 # pid of the ring worker as pg_stat_activity shows it ('' if none).
@@ -645,6 +668,88 @@ sub warned_pages
 	my $n = () = $err =~ /WARNING:  (?:page verification failed|ignoring checksum failure in block)/g;
 	$n += $_ for $err =~ /WARNING:  (?:ignoring )?(\d+) (?:invalid pages|checksum failures) among blocks/g;
 	return $n;
+}
+
+
+# Start pgbench -n against $node for $secs seconds, with its output
+# collected and a hang timeout:
+#   clients => 2, threads => clients,
+#   args    => [ more arguments, e.g. '-f', $script ],
+#   db      => 'postgres'
+# Returns a handle for pgbench_wait.
+sub pgbench_bg
+{
+	my ($node, $secs, %o) = @_;
+	my $c = $o{clients} // 2;
+	my $p = { out => '', err => '', secs => $secs };
+	$p->{h} = IPC::Run::start(
+		[
+			'pgbench', '-n', '-c', $c, '-j', $o{threads} // $c, '-T', $secs,
+			@{ $o{args} // [] },
+			'-h', $node->host, '-p', $node->port, $o{db} // 'postgres'
+		],
+		'>', \$p->{out}, '2>', \$p->{err},
+		IPC::Run::timeout($secs + hang_timeout()));
+	return $p;
+}
+
+# Wait for a pgbench_bg run.  Three checks: it finished (no hang), it
+# exited 0, it committed transactions.  Returns how many it committed; its
+# output is in $p->{out}.
+sub pgbench_wait
+{
+	my ($p) = @_;
+	my $ok = eval { $p->{h}->finish; 1 };
+	ok($ok, 'pgbench finished') or diag("pgbench: $@ $p->{err}");
+	is($p->{h}->full_result(0), 0, 'pgbench exited 0') or diag($p->{err});
+	my ($committed) = $p->{out} =~ /number of transactions actually processed: (\d+)/;
+	ok(defined $committed && $committed > 0, 'pgbench committed transactions')
+	  or diag($p->{out});
+	note("pgbench committed " . ($committed // 0) . " transactions in $p->{secs} s");
+	return $committed // 0;
+}
+
+
+# At the end of a hang test: the sessions matching $filter (SQL on
+# pg_stat_activity, e.g. "application_name LIKE 'slots%'") that still are
+# not idle are stuck.  Terminates them, and returns one line for each (pid,
+# application, state, wait event, query), or '' when none was stuck.
+sub end_stuck_sessions
+{
+	my ($node, $filter) = @_;
+	my $stuck = $node->safe_psql('postgres',
+		"SELECT string_agg(pid || ' ' || application_name || ' ' || state || ' ' || "
+		  . "coalesce(wait_event_type || ':' || wait_event, '-') || ': ' || left(query, 60), E'\\n') "
+		  . "FROM pg_stat_activity WHERE ($filter) AND state <> 'idle'");
+	$node->safe_psql('postgres',
+		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE $filter")
+	  if $stuck ne '';
+	return $stuck;
+}
+
+
+# The ledger oracle of a pgbench run whose every transaction added 1 to
+# acct.v of one row (acct.id = ledger.aid) and appended a ledger row.  Four
+# checks: one ledger row per committed transaction, sum(acct.v) equals
+# them, every row's v equals its ledger count, and acct has $nrows rows.
+sub acct_ledger_check
+{
+	my ($node, $committed, $nrows, $tag) = @_;
+	$tag = defined $tag ? "$tag: " : '';
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM ledger'),
+		$committed, "${tag}ledger has one row per committed pgbench transaction");
+	is($node->safe_psql('postgres', 'SELECT sum(v) FROM acct'),
+		$committed, "${tag}sum(acct.v) equals the number of committed updates");
+	is( $node->safe_psql(
+			'postgres', q{
+SELECT count(*) FROM acct a
+  FULL JOIN (SELECT aid, count(*) AS n FROM ledger GROUP BY aid) l ON l.aid = a.id
+ WHERE a.id IS NULL OR coalesce(l.n, 0) <> a.v}),
+		'0',
+		"${tag}every row's v equals its ledger count");
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM acct'),
+		$nrows, "${tag}no row lost or duplicated");
+	return;
 }
 
 1;

@@ -43,6 +43,17 @@
 #                      reason) instead of failing.  Without it, a ring that is
 #                      down fails the run.
 #
+# After the majors, on the host (as root; each a "skipped" line otherwise):
+#   test/package.sh    META.json is valid; dpkg-buildpackage builds the Debian
+#                      package; the .deb installs into a clean bookworm root
+#                      (no make install), CREATE EXTENSION and a prewarm work
+#                      there, and so does its pg_buildext installcheck
+#   test/exporter.sh   Debian's prometheus-postgres-exporter scrapes a test
+#                      cluster with contrib/postgres_exporter/queries.yaml;
+#                      the metrics have the right types and move after a
+#                      prewarm; the Grafana dashboard is valid JSON
+#   PG_URING_SKIP_PACKAGE=1 / PG_URING_SKIP_EXPORTER=1 skip them.
+#
 # Before the tests, a throwaway server with pg_uring preloaded tells whether
 # the ring comes up here (pg_uring_status.ring_up, reason).
 #
@@ -128,9 +139,56 @@ if [ "${1:-}" != "--local" ]; then
         total_p=$((total_p + p)); total_f=$((total_f + f)); total_s=$((total_s + s))
         results+=("$m|$p passed, $f failed, $s skipped ($wall)")
     done
+    # Stages that are not per major (on the host, after the majors): the
+    # Debian package (test/package.sh: META.json, dpkg-buildpackage, the
+    # .deb installed into a clean bookworm root, its installcheck) and the
+    # postgres_exporter scrape test (test/exporter.sh, against the
+    # PostgreSQL 15 build that the 15 stage installed).
+    extra_stage() {  # $1 = name, $2 = skip reason or "", then the command
+        local name=$1 why=$2; shift 2
+        local out="$OUTDIR/extra-$name.out" p f s start secs last
+        if [ -n "$why" ]; then
+            results+=("$name|0 passed, 0 failed, 1 skipped (not run: $why)")
+            total_s=$((total_s + 1))
+            return
+        fi
+        start=$(date +%s)
+        log "$name"
+        set +e
+        "$@" 2>&1 | tee "$out"
+        local rc=${PIPESTATUS[0]}
+        set -e
+        secs=$(( $(date +%s) - start ))
+        last=$(tail -n 1 "$out")
+        if [[ "$last" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]]; then
+            p=${BASH_REMATCH[1]}; f=${BASH_REMATCH[2]}; s=${BASH_REMATCH[3]}
+        else
+            p=0; f=1; s=0
+        fi
+        # a failed exit with no failure counted is still a failure
+        [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+        total_p=$((total_p + p)); total_f=$((total_f + f)); total_s=$((total_s + s))
+        results+=("$name|$p passed, $f failed, $s skipped ($((secs / 60))m$((secs % 60))s)")
+    }
+    why=
+    [ "$(id -u)" -eq 0 ] || why="it needs root (apt, debootstrap)"
+    [ "${PG_URING_SKIP_PACKAGE:-}" = "1" ] && why="PG_URING_SKIP_PACKAGE=1"
+    [ -n "${PROVE_TESTS:-}" ] && why="PROVE_TESTS is set"
+    extra_stage "Debian package" "$why" bash "$ROOT/test/package.sh"
+    why=
+    [ "$(id -u)" -eq 0 ] || why="it needs root (apt, runuser)"
+    [[ " $majors " == *" 15 "* ]] || why="it scrapes the PostgreSQL 15 build, and 15 was not in PG_MAJORS"
+    [ "${PG_URING_SKIP_EXPORTER:-}" = "1" ] && why="PG_URING_SKIP_EXPORTER=1"
+    [ -n "${PROVE_TESTS:-}" ] && why="PROVE_TESTS is set"
+    extra_stage "postgres_exporter" "$why" bash "$ROOT/test/exporter.sh"
+
     log "summary, every major"
     for r in "${results[@]}"; do
         m=${r%%|*}
+        if [[ ! "$m" =~ ^[0-9]+$ ]]; then
+            echo "$m: ${r#*|}"
+            continue
+        fi
         # the major's own summary block: after its last "==> summary" marker
         awk '/^==> summary/ { n = NR } { line[NR] = $0 }
              END { for (i = n + 1; i < NR; i++) if (line[i] != "") print line[i] }' "$OUTDIR/$m.out" |
@@ -164,15 +222,18 @@ if [ "${PGU_CHECK_COPY:-}" = "1" ]; then
     PGU_CHECK_COPY=0 PGU_CHECK_TREE_IS_COPY="$copy" exec bash "$copy/test/check.sh" --local "$MAJOR"
 fi
 
+# What building needs, and what only the tests need (TAP's IPC::Run,
+# gdb for backtraces of hung tests, contrib's pg_prewarm and amcheck to
+# compare with; on 15 also the benchmark smoke test's fio, gnuplot and
+# psycopg2).  The roots of 17 and 18 get theirs from test/debroot.sh ensure.
+BUILD_PACKAGES=("postgresql-server-dev-$MAJOR" liburing-dev build-essential)
 if [ "$MAJOR" = 15 ]; then
-    PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-contrib liburing-dev
-              libipc-run-perl build-essential gdb fio gnuplot-nox)
+    TEST_PACKAGES=(postgresql-15 postgresql-contrib libipc-run-perl gdb
+                   fio gnuplot-nox python3 python3-psycopg2)
 else
-    # installed by test/debroot.sh ensure (the bench tools are not needed:
-    # the benchmark smoke test runs on 15 only)
-    PACKAGES=("postgresql-$MAJOR" "postgresql-server-dev-$MAJOR" liburing-dev
-              libipc-run-perl build-essential gdb)
+    TEST_PACKAGES=("postgresql-$MAJOR" libipc-run-perl gdb)
 fi
+PACKAGES=("${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}")
 
 # ---------------------------------------------------------------- packages --
 if [ "$(id -u)" -eq 0 ]; then

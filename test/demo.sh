@@ -19,6 +19,9 @@
 #   DEMO_PORT=54329          port of the throwaway cluster
 #   DEMO_SHARED_BUFFERS=1GB
 #   DEMO_KEEP=1              keep the cluster's directory afterwards
+#   DEMO_COLD=restart        how each run is made cold: restart (a server
+#                            restart, drop_caches, DONTNEED) or evict (the
+#                            table's buffers evicted, its page cache dropped)
 #   DEMO_PG=15               the PostgreSQL major: 15 on the host; 17 or 18 in
 #                            the Debian root (trixie, sid) that test/debroot.sh
 #                            builds (root only), on a copy of this tree

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test/bench/restart.sh: a real restart, warm again how fast?  (issue 10)
 #
-# A scale-$RESTART_SCALE pgbench database in shared buffers of
-# $RESTART_SHARED_BUFFERS: loaded, every relation prewarmed, then a
+# A pgbench database (--scale) in shared buffers of --shared-buffers:
+# loaded, every relation prewarmed, then a
 # select-only pgbench run for the usage counts; one dump of that buffer list
 # (pg_uring_autoprewarm_dump_now(); pg_prewarm's autoprewarm reads the same
 # file as its autoprewarm.blocks).  Then, alternating over the rounds, each a
@@ -15,28 +15,78 @@
 # For each start: the seconds from `pg_ctl start` to the restore's LOG line
 # ("pg_uring autoprewarm restored ..." / "autoprewarm successfully
 # prewarmed ..."), and the select-only TPS of every second of the first
-# $RESTART_SECONDS (pgbench -S -P 1 from the moment the server accepts
+# --seconds seconds (pgbench -S -P 1 from the moment the server accepts
 # connections).  Warm steady state: the median TPS of a run with everything
 # cached.  Time to 90 %: the first second whose TPS reaches 90 % of it.
 # Prints medians and the ratios pg_uring / pg_prewarm; writes the TPS
-# series of the median round as a gnuplot SVG (RESTART_PLOT).
+# series of the median round as a gnuplot SVG (--plot).
 #
-#   bash test/bench/restart.sh             (as root; pg_uring and contrib installed)
-#   RESTART_ROUNDS=3 RESTART_SCALE=200 RESTART_SHARED_BUFFERS=4GB RESTART_SECONDS=60
-#   RESTART_PG_CONFIG=pg_config RESTART_DIR=/var/tmp/pgu_restart RESTART_PLOT=docs/restart-tps.svg
+#   bash test/bench/restart.sh [OPTIONS]   (as root; pg_uring and contrib installed)
+#   bash test/bench/restart.sh --help      the options and their defaults
+#
+# Sizes are PostgreSQL's: MB = 2^20 bytes (the dump's size, shared_buffers).
 set -euo pipefail
 
+PGC=pg_config
+ROUNDS=3
+SCALE=200
+SB=4GB
+SECS=60
+DIR=/var/tmp/pgu_restart
+PLOT=
+CLIENTS=4
+PORT=5497
+REUSE=0
+
+usage() {
+	cat <<EOF
+usage: bash test/bench/restart.sh [OPTIONS]   (as root)
+
+A real restart, warm again how fast?  Times pg_uring's autoprewarm restore,
+contrib pg_prewarm's and none over alternating cold starts (see the
+comment at the top of this script).
+
+options (defaults in brackets):
+  --pg-config PATH       pg_config of the PostgreSQL to use [$PGC]
+  --rounds N             starts of each variant, alternating [$ROUNDS]
+  --scale N              pgbench scale of the database [$SCALE]
+  --shared-buffers SIZE  shared_buffers (PostgreSQL units: 4GB, 512MB) [$SB]
+  --seconds N            seconds of select-only pgbench after each start [$SECS]
+  --clients N            pgbench clients [$CLIENTS]
+  --port N               the server's port [$PORT]
+  --dir DIR              the cluster, its dump and the TPS series [$DIR]
+  --plot FILE.svg        the TPS series of the median round, as a gnuplot SVG [none]
+  --reuse                reuse the cluster and dump of an earlier run in --dir
+  -h, --help             this text
+EOF
+}
+PROG=restart.sh
+. "$(dirname "$0")/opts.sh"
+reject_old_env RESTART_
+while [ "$#" -gt 0 ]; do
+	case "$1" in
+	-h|--help) usage; exit 0 ;;
+	--pg-config) need_arg "$@"; PGC=$2; shift ;;
+	--rounds) need_arg "$@"; ROUNDS=$2; shift ;;
+	--scale) need_arg "$@"; SCALE=$2; shift ;;
+	--shared-buffers) need_arg "$@"; SB=$2; shift ;;
+	--seconds) need_arg "$@"; SECS=$2; shift ;;
+	--clients) need_arg "$@"; CLIENTS=$2; shift ;;
+	--port) need_arg "$@"; PORT=$2; shift ;;
+	--dir) need_arg "$@"; DIR=$2; shift ;;
+	--plot) need_arg "$@"; PLOT=$2; shift ;;
+	--reuse) REUSE=1 ;;
+	--*=*) set -- "${1%%=*}" "${1#*=}" "${@:2}"; continue ;;
+	*) echo "restart.sh: unknown argument: $1 (--help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+for v in ROUNDS SCALE SECS CLIENTS PORT; do
+	[[ "${!v}" =~ ^[1-9][0-9]*$ ]] || { echo "restart.sh: $v must be a positive integer, not '${!v}' (--help)" >&2; exit 2; }
+done
+
 [ "$(id -u)" = 0 ] || { echo "restart.sh: run as root (drop_caches)" >&2; exit 1; }
-PGC=${RESTART_PG_CONFIG:-pg_config}
 BIN=$("$PGC" --bindir)
-ROUNDS=${RESTART_ROUNDS:-3}
-SCALE=${RESTART_SCALE:-200}
-SB=${RESTART_SHARED_BUFFERS:-4GB}
-SECS=${RESTART_SECONDS:-60}
-DIR=${RESTART_DIR:-/var/tmp/pgu_restart}
-PLOT=${RESTART_PLOT:-}
-CLIENTS=${RESTART_CLIENTS:-4}
-PORT=${RESTART_PORT:-5497}
 
 as_pg() { runuser -u postgres -- "$@"; }
 psql_() { as_pg "$BIN/psql" -h "$DIR" -p "$PORT" -X -q -At -d postgres "$@"; }
@@ -52,7 +102,7 @@ variant() {
 	esac >"$DIR/data/bench_variant.conf"
 	chown postgres "$DIR/data/bench_variant.conf"
 }
-if [ "${RESTART_REUSE:-0}" = 1 ] && [ -f "$DIR/dump.blocks" ]; then
+if [ "$REUSE" = 1 ] && [ -f "$DIR/dump.blocks" ]; then
 	echo "reusing the cluster and dump in $DIR" >&2
 	rm -f "$DIR"/tps.* "$DIR"/run.*
 else
@@ -90,7 +140,7 @@ EOF
 	cp "$DIR/data/pg_uring_autoprewarm.blocks" "$DIR/dump.blocks"
 fi
 n=$(head -1 "$DIR/dump.blocks" | tr -dc 0-9)
-echo "dump: $n blocks ($((n * 8 / 1024)) MB)" >&2
+echo "dump: $n blocks ($((n * 8 / 1024)) MB of 2^20 bytes)" >&2
 
 for r in $(seq 1 "$ROUNDS"); do
 	for v in uring contrib none; do

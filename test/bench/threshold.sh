@@ -8,16 +8,58 @@
 # time per size and case and the ratio; pg_uring.min_parallel_prewarm_size
 # should sit where the ratio drops below 1.
 #
-#   bash test/bench/threshold.sh            (as root; pg_uring installed)
-#   THRESH_SIZES="16 32 64 128 256" THRESH_ROUNDS=5 THRESH_PG_CONFIG=...
+#   bash test/bench/threshold.sh [OPTIONS]  (as root; pg_uring installed)
+#   bash test/bench/threshold.sh --help     the options and their defaults
+#
+# Sizes are PostgreSQL's: MB = 2^20 bytes (N MB = N x 128 blocks of 8 kB).
 set -euo pipefail
 
+PGC=pg_config
+SIZES="16 32 64 128 256"
+ROUNDS=5
+PORT=55470
+
+usage() {
+	cat <<EOF
+usage: bash test/bench/threshold.sh [OPTIONS]   (as root)
+
+Where do prewarm helpers start to pay?  Cold buffer-mode prewarms of the
+first N MB of a table, caller alone against caller + 2 helpers (see the
+comment at the top of this script).
+
+options (defaults in brackets):
+  --pg-config PATH   pg_config of the PostgreSQL to use [$PGC]
+  --sizes LIST       sizes N to prewarm, MB of 2^20 bytes, commas or blanks [$SIZES]
+  --rounds N         cold runs of each size and case, alternating [$ROUNDS]
+  --port N           the server's port [$PORT]
+  -h, --help         this text
+EOF
+}
+PROG=threshold.sh
+. "$(dirname "$0")/opts.sh"
+reject_old_env THRESH_
+while [ "$#" -gt 0 ]; do
+	case "$1" in
+	-h|--help) usage; exit 0 ;;
+	--pg-config) need_arg "$@"; PGC=$2; shift ;;
+	--sizes) need_arg "$@"; SIZES=${2//,/ }; shift ;;
+	--rounds) need_arg "$@"; ROUNDS=$2; shift ;;
+	--port) need_arg "$@"; PORT=$2; shift ;;
+	--*=*) set -- "${1%%=*}" "${1#*=}" "${@:2}"; continue ;;
+	*) echo "threshold.sh: unknown argument: $1 (--help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+for v in ROUNDS PORT; do
+	[[ "${!v}" =~ ^[1-9][0-9]*$ ]] || { echo "threshold.sh: $v must be a positive integer, not '${!v}' (--help)" >&2; exit 2; }
+done
+for s in $SIZES; do
+	[[ "$s" =~ ^[1-9][0-9]*$ ]] || { echo "threshold.sh: --sizes: not a positive integer: '$s'" >&2; exit 2; }
+done
+[ -n "${SIZES// /}" ] || { echo "threshold.sh: --sizes is empty" >&2; exit 2; }
+
 [ "$(id -u)" = 0 ] || { echo "threshold.sh: run as root (drop_caches)" >&2; exit 1; }
-PGC=${THRESH_PG_CONFIG:-pg_config}
 BIN=$("$PGC" --bindir)
-SIZES=${THRESH_SIZES:-"16 32 64 128 256"}
-ROUNDS=${THRESH_ROUNDS:-5}
-PORT=${THRESH_PORT:-55470}
 DIR=$(mktemp -d /var/tmp/pgu-threshold.XXXXXX)
 chown postgres: "$DIR"
 trap 'runuser -u postgres -- "$BIN/pg_ctl" -D "$DIR/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf --one-file-system "$DIR"' EXIT
@@ -69,4 +111,5 @@ for s in $SIZES; do
 	awk -v s="$s" -v a="$a" -v b="$b" 'BEGIN { printf "| %s MB | %s | %s | %.2f× |\n", s, a, b, a / b }'
 done
 echo
+echo "size: MB = 2^20 bytes (PostgreSQL's unit; N MB = the first N x 128 blocks of 8 kB)."
 echo "Medians of $ROUNDS cold runs each, alternating; $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)."

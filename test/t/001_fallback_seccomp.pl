@@ -1,7 +1,7 @@
 
 # Copyright (c) pg_uring authors
 #
-# io_uring refused at startup (DESIGN.md section 4, first sharp edge): Docker
+# io_uring refused at startup (docs/design.md section 8): Docker
 # 25+ / containerd 2 seccomp profiles and kernel.io_uring_disabled make
 # io_uring_setup fail with EPERM.  PostgreSQL 18 refuses to start there; we
 # must start, say so once in the log with a hint, show why in pg_uring_status,

@@ -3,7 +3,7 @@
 #
 # A ring of 4 entries (the minimum) must prewarm a large table correctly:
 # io_uring_get_sqe returning NULL (SQ full) needs back-pressure, not a drop
-# and not a PANIC (DESIGN.md section 4).  Results must equal pg_prewarm's,
+# and not a PANIC (docs/design.md section 8).  Results must equal pg_prewarm's,
 # the pages installed by the ring must be the ones on disk, and the SQ-full
 # waits must be counted.
 

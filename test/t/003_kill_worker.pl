@@ -1,8 +1,8 @@
 
 # Copyright (c) pg_uring authors
 #
-# SIGKILL of the ring worker in the middle of a large prewarm (DESIGN.md
-# section 3, invariant 5: nobody waits forever).  The postmaster must treat it
+# SIGKILL of the ring worker in the middle of a large prewarm (docs/design.md
+# section 3: nobody waits forever).  The postmaster must treat it
 # as a crash and reinitialize, the prewarming backend must get an error (or be
 # terminated) instead of waiting forever, the data must be intact, and the
 # worker (and its ring) must come back.

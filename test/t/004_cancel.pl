@@ -2,7 +2,7 @@
 # Copyright (c) pg_uring authors
 #
 # Query cancel, statement_timeout and pg_terminate_backend during a large
-# prewarm (DESIGN.md section 3, invariants 1, 2 and 5).  The prewarm must
+# prewarm (docs/design.md sections 2 and 3).  The prewarm must
 # stop promptly with the usual error, leave no pinned buffers behind, the
 # table must read back identically (md5 oracle), and the server must stay
 # up.

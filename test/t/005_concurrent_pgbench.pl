@@ -1,8 +1,8 @@
 
 # Copyright (c) pg_uring authors
 #
-# Buffer-mode prewarm while pgbench updates the same table (DESIGN.md section
-# 3, invariant 1: no stale or empty page becomes visible).  A prewarm that
+# Buffer-mode prewarm while pgbench updates the same table (docs/design.md
+# section 2: no stale or empty page becomes visible).  A prewarm that
 # installs a page it read from disk over a newer cached copy, or leaves a
 # zeroed page valid, loses committed updates.  With data checksums on.
 #
@@ -98,22 +98,9 @@ my $prewarmer = bg_start($node, 'postgres', undef,
 	file => $loop_file,
 	app => 'prewarmer', timeout => $secs * 3 + hang_timeout());
 
-my ($pgb_out, $pgb_err) = ('', '');
-my $pgb = IPC::Run::start(
-	[
-		'pgbench', '-n', '-c', '2', '-j', '2', '-T', $secs, '-f', $script,
-		'-h', $node->host, '-p', $node->port, 'postgres'
-	],
-	'>', \$pgb_out, '2>', \$pgb_err,
-	IPC::Run::timeout($secs + hang_timeout()));
-
-my $pgb_ok = eval { $pgb->finish; 1 };
-ok($pgb_ok, 'pgbench finished') or diag("pgbench: $@ $pgb_err");
-is($pgb->full_result(0), 0, 'pgbench exited 0') or diag($pgb_err);
-my ($committed) = $pgb_out =~ /number of transactions actually processed: (\d+)/;
-ok(defined $committed && $committed > 0, 'pgbench committed transactions')
-  or diag($pgb_out);
-note("pgbench committed $committed transactions");
+my $pgb = pgbench_bg($node, $secs, args => [ '-f', $script ]);
+my $committed = pgbench_wait($pgb);
+my $pgb_out = $pgb->{out};
 my ($failed) = $pgb_out =~ /number of failed transactions: (\d+)/;
 is($failed // 0, 0, 'no failed pgbench transactions');
 
@@ -142,16 +129,7 @@ cmp_ok($d->{sync}{blocks_read}, '>', 0, 'the sync path read blocks during the pg
 is($d->{io_uring}{errors} + $d->{sync}{errors}, 0, 'no I/O errors counted');
 
 # Every committed update is visible.
-is($node->safe_psql('postgres', 'SELECT count(*) FROM ledger'),
-	$committed, 'ledger has one row per committed pgbench transaction');
-is($node->safe_psql('postgres', 'SELECT sum(v) FROM acct'),
-	$committed, 'sum(acct.v) equals the number of committed updates');
-my $mismatch_sql = q{
-SELECT count(*) FROM acct a
-  FULL JOIN (SELECT aid, count(*) AS n FROM ledger GROUP BY aid) l ON l.aid = a.id
- WHERE a.id IS NULL OR coalesce(l.n, 0) <> a.v};
-is($node->safe_psql('postgres', $mismatch_sql), '0', 'every row\'s v equals its ledger count');
-is($node->safe_psql('postgres', 'SELECT count(*) FROM acct'), $nrows, 'no row lost or duplicated');
+acct_ledger_check($node, $committed, $nrows);
 
 # amcheck: heap and index are clean (checksums are verified as pages are read).
 is($node->safe_psql('postgres', "SELECT count(*) FROM verify_heapam('acct')"),
@@ -166,10 +144,7 @@ is($ret, 0, 'bt_index_check with heapallindexed passes') or diag($err);
 $node->restart;
 ring_wait_settled($node);
 $node->safe_psql('postgres', "SELECT pg_uring_prewarm('acct'), pg_uring_prewarm('acct_pkey')");
-is($node->safe_psql('postgres', $mismatch_sql), '0',
-	'after restart + prewarm: every row\'s v equals its ledger count');
-is($node->safe_psql('postgres', 'SELECT sum(v) FROM acct'),
-	$committed, 'after restart + prewarm: sum(acct.v) equals committed updates');
+acct_ledger_check($node, $committed, $nrows, 'after restart + prewarm');
 ($ret, $out, $err) = $node->psql('postgres', "SELECT bt_index_check('acct_pkey', true)");
 is($ret, 0, 'after restart + prewarm: bt_index_check passes') or diag($err);
 

@@ -2,7 +2,7 @@
 # Copyright (c) pg_uring authors
 #
 # DROP TABLE and DROP DATABASE from another session while the ring is busy
-# (DESIGN.md section 3, invariants 4 and 5).  In PostgreSQL 15, DROP DATABASE
+# (docs/design.md section 3).  In PostgreSQL 15, DROP DATABASE
 # (and DROP TABLESPACE) wait for every process, the ring worker included, to
 # absorb a ProcSignal barrier (smgrrelease): a worker that does not absorb it
 # makes them hang.  A worker that keeps descriptors of dropped files open

@@ -2,7 +2,7 @@
 # Copyright (c) pg_uring authors
 #
 # pg_uring.io_method switched at run time through ALTER SYSTEM + reload
-# (DESIGN.md section 2): new sessions see the new method, the same prewarm
+# (docs/design.md section 1): new sessions see the new method, the same prewarm
 # gives the same results, and only the chosen path's statistics move.  Only
 # superusers may change it.
 

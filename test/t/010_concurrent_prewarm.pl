@@ -1,8 +1,8 @@
 
 # Copyright (c) pg_uring authors
 #
-# Several readers race for the same cold blocks (DESIGN.md section 3,
-# invariant 1): pg_uring_prewarm through the ring, pg_uring_prewarm with
+# Several readers race for the same cold blocks (docs/design.md
+# section 2): pg_uring_prewarm through the ring, pg_uring_prewarm with
 # io_method = sync, contrib pg_prewarm and plain scans, all at once on one
 # table.  A block read by one of them must be waited for by the others
 # (core's WaitIO), a block another backend has pinned while it looked valid

@@ -147,21 +147,7 @@ note("pgbench stderr (tail): " . substr($pgb_err, -600));
 
 # pgbench's per-transaction log: "client_id transaction_no time ..." for
 # every transaction that completed (committed).
-my %logged;
-my $logged_total = 0;
-for my $f (glob("$tmp/pgb.*"))
-{
-	open(my $lf, '<', $f) or die "$f: $!";
-	while (my $line = <$lf>)
-	{
-		my @w = split ' ', $line;
-		next unless @w >= 3 && $w[2] =~ /^\d+$/;
-		$logged{ $w[0] }++;
-		$logged_total++;
-	}
-	close($lf);
-}
-cmp_ok($logged_total, '>', 100, "pgbench committed transactions ($logged_total)");
+my $logged = pgbench_logged($tmp);
 
 $node->start;
 like(slurp_log_from($node, $log_off), qr/database system was interrupted|was not properly shut down/,
@@ -169,18 +155,7 @@ like(slurp_log_from($node, $log_off), qr/database system was interrupted|was not
 ring_wait_settled($node);
 
 # Every committed transaction is present, none half-done.
-for my $c (0 .. $clients - 1)
-{
-	my $k = $logged{$c} // 0;
-	my $got = $node->safe_psql('postgres',
-		"SELECT count(*) || ' ' || coalesce(min(n), 0) || ' ' || coalesce(max(n), 0) "
-		  . "FROM ledger WHERE client = $c");
-	my ($cnt, $min, $max) = split / /, $got;
-	ok(($cnt == $max) && ($cnt == 0 || $min == 1),
-		"client $c: ledger has 1..$max without a gap ($cnt rows)");
-	ok($max == $k || $max == $k + 1,
-		"client $c: all $k committed transactions are in the ledger (found $max)");
-}
+ledger_check_clients($node, $clients, $logged);
 is( $node->safe_psql(
 		'postgres', q{
 SELECT count(*) FROM pgbench_accounts a

@@ -2,7 +2,7 @@
 #
 # Issue 4, TAP 2: flush, then CHECKPOINT, then an immediate stop.  The pages
 # written by pg_uring_flush must survive, and the fsync bookkeeping must be
-# in place (DESIGN.md section 3, invariant 3: RegisterSyncRequest before the
+# in place (docs/design.md section 4: RegisterSyncRequest before the
 # buffer is called clean).
 #
 # How this proves the bookkeeping rather than just the write:

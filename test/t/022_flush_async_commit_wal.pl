@@ -1,6 +1,6 @@
 # Copyright (c) pg_uring authors
 #
-# Issue 4, TAP 3: WAL before data (DESIGN.md section 3, invariant 3).
+# Issue 4, TAP 3: WAL before data (docs/design.md section 4).
 # synchronous_commit = off and a bulk UPDATE leave pages whose LSN is past
 # the WAL flush point; pg_uring_flush must XLogFlush up to them before it
 # writes them.

@@ -47,15 +47,7 @@ END { kill('CONT', $stopped) if $stopped; }
 sub dirty_table
 {
 	my ($name) = @_;
-	my $rows = $mb * 128 * 2;
-	$node->safe_psql(
-		'postgres', qq{
-CREATE TABLE $name (id int PRIMARY KEY, v int NOT NULL, pad text NOT NULL)
-  WITH (autovacuum_enabled = off, fillfactor = 50);
-ALTER TABLE $name ALTER COLUMN pad SET STORAGE PLAIN;
-INSERT INTO $name SELECT g, g % 97, repeat(md5(g::text), 59) FROM generate_series(1, $rows) g;
-});
-	my $md5 = table_md5($node, 'postgres', $name);
+	my $md5 = flush_dirty_table($node, $name, $mb, 97);
 	my ($dirty, $resident) = split /\|/, rel_dirty($node, 'postgres', $name, 0);
 	cmp_ok($dirty, '>', $mb * 128 * 0.9, "$name: $dirty of $resident buffers dirty ($mb MB)");
 	return $md5;

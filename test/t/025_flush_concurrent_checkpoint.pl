@@ -157,35 +157,11 @@ $node->stop('immediate');
 ok(eval { $pgb->finish; 1 }, 'pgbench ended after the crash (did not hang)')
   or eval { $pgb->kill_kill };
 
-my %logged;
-my $logged_total = 0;
-for my $f (glob("$tmp/pgb.*"))
-{
-	open(my $lf, '<', $f) or die "$f: $!";
-	while (my $line = <$lf>)
-	{
-		my @w = split ' ', $line;
-		next unless @w >= 3 && $w[2] =~ /^\d+$/;
-		$logged{ $w[0] }++;
-		$logged_total++;
-	}
-	close($lf);
-}
-cmp_ok($logged_total, '>', 100, "pgbench committed transactions ($logged_total)");
+my $logged = pgbench_logged($tmp);
 
 $node->start;
 like(slurp_log_from($node, $off), qr/database system was interrupted/, 'crash recovery ran');
-for my $c (0 .. $clients - 1)
-{
-	my $k = $logged{$c} // 0;
-	my ($cnt, $min, $max) = split / /, $node->safe_psql('postgres',
-		"SELECT count(*) || ' ' || coalesce(min(n), 0) || ' ' || coalesce(max(n), 0) "
-		  . "FROM ledger WHERE client = $c");
-	ok(($cnt == $max) && ($cnt == 0 || $min == 1),
-		"client $c: ledger has 1..$max without a gap");
-	ok($max == $k || $max == $k + 1,
-		"client $c: all $k committed transactions are in the ledger (found $max)");
-}
+ledger_check_clients($node, $clients, $logged);
 is( $node->safe_psql(
 		'postgres', q{
 SELECT count(*) FROM t LEFT JOIN (SELECT id, count(*) c FROM ledger GROUP BY id) l USING (id)

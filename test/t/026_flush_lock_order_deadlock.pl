@@ -1,7 +1,7 @@
 
 # Copyright (c) pg_uring authors
 #
-# Issue 4 / DESIGN.md section 3, invariants 3 and 5: the write path must not
+# Issue 4 / docs/design.md sections 3 and 4: the write path must not
 # wait for a buffer content lock while it holds I/O-in-progress on other
 # buffers.  Core's FlushBuffer never does (it holds the I/O of exactly one
 # buffer, and only that buffer's content lock); a batched writer that takes

@@ -63,15 +63,7 @@ for my $method ('io_uring', 'sync')
 	}
 	my $t = "cf_$method";
 	push @tables, $t;
-	my $rows = $mb * 128 * 2;
-	$node->safe_psql(
-		'postgres', qq{
-CREATE TABLE $t (id int PRIMARY KEY, v int NOT NULL, pad text NOT NULL)
-  WITH (autovacuum_enabled = off, fillfactor = 50);
-ALTER TABLE $t ALTER COLUMN pad SET STORAGE PLAIN;
-INSERT INTO $t SELECT g, g % 89, repeat(md5(g::text), 59) FROM generate_series(1, $rows) g;
-});
-	my $md5 = table_md5($node, 'postgres', $t);
+	my $md5 = flush_dirty_table($node, $t, $mb, 89);
 	my ($dirty0, $res0) = split /\|/, rel_dirty($node, 'postgres', $t, 0);
 	cmp_ok($dirty0, '>', $mb * 128 * 0.9, "[$method] $dirty0 dirty buffers");
 	my ($max_lsn) = split /\|/, rel_page_lsns($node, 'postgres', $t);

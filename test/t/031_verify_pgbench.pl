@@ -1,8 +1,8 @@
 
 # Copyright (c) pg_uring authors
 #
-# Zero false positives under write load (issue 5, TAP test 2; DESIGN.md
-# section 4: "a torn read is not corruption").
+# Zero false positives under write load (issue 5, TAP test 2; docs/design.md
+# section 5: a torn read is not corruption).
 #
 # pgbench (-c 2, scale 10) writes pgbench_accounts, _branches, _tellers and
 # _history while another session verifies them (all forks, and their
@@ -109,21 +109,8 @@ PostgreSQL::Test::Utils::append_to_file($loop_file, $loop_sql);
 my $verifier = bg_start($node, 'postgres', undef,
 	file => $loop_file, app => 'verifier', timeout => $secs * 3 + hang_timeout());
 
-my ($pgb_out, $pgb_err) = ('', '');
-my $pgb = IPC::Run::start(
-	[
-		'pgbench', '-n', '-c', '2', '-j', '2', '-T', $secs,
-		'-h', $node->host, '-p', $node->port, 'postgres'
-	],
-	'>', \$pgb_out, '2>', \$pgb_err,
-	IPC::Run::timeout($secs + hang_timeout()));
-
-my $pgb_ok = eval { $pgb->finish; 1 };
-ok($pgb_ok, 'pgbench finished') or diag("pgbench: $@ $pgb_err");
-is($pgb->full_result(0), 0, 'pgbench exited 0') or diag($pgb_err);
-my ($committed) = $pgb_out =~ /number of transactions actually processed: (\d+)/;
-ok(defined $committed && $committed > 0, 'pgbench committed transactions') or diag($pgb_out);
-note("pgbench committed " . ($committed // 0) . " transactions in $secs s");
+my $pgb = pgbench_bg($node, $secs);
+my $committed = pgbench_wait($pgb);
 
 my $r = bg_finish($verifier);
 ok(!$r->{timed_out}, 'verify loop did not hang');

@@ -1,8 +1,8 @@
 
 # Copyright (c) pg_uring authors
 #
-# Short reads are reported, not crashed on (issue 5, TAP test 3; DESIGN.md
-# section 4: "a 0-byte read is an error that names the file and the block").
+# Short reads are reported, not crashed on (issue 5, TAP test 3; docs/design.md
+# section 5: a 0-byte read is an error that names the file and the block).
 #
 # 1. With the server stopped, a heap file is cut to 10.5 blocks.  md.c then
 #    sees 10 blocks; pg_uring_verify must verify them (clean) and report the

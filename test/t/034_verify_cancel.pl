@@ -1,8 +1,8 @@
 
 # Copyright (c) pg_uring authors
 #
-# Cancelling a verify leaves nothing behind (issue 5, TAP test 5; DESIGN.md
-# section 3, invariants 2 and 5).
+# Cancelling a verify leaves nothing behind (issue 5, TAP test 5; docs/design.md
+# sections 3 and 5).
 #
 # A verify is interrupted three ways:
 #   - statement_timeout, while it is throttled;

@@ -307,17 +307,8 @@ sub run_round
 		usleep(20_000);
 	}
 	# Whatever is still running now is stuck: say so, and end it.
-	my $stuck = $node->safe_psql('postgres',
-		"SELECT string_agg(pid || ' ' || application_name || ' ' || state || ' ' || "
-		  . "coalesce(wait_event_type || ':' || wait_event, '-') || ': ' || left(query, 60), E'\\n') "
-		  . "FROM pg_stat_activity WHERE application_name IN ('pgbench', 'prewarm_loop') AND state <> 'idle'");
-	if ($stuck ne '')
-	{
-		push @hangs, "still running $hang s after the end of the round:\n$stuck";
-		$node->safe_psql('postgres',
-			"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-			  . "WHERE application_name IN ('pgbench', 'prewarm_loop')");
-	}
+	my $stuck = end_stuck_sessions($node, "application_name IN ('pgbench', 'prewarm_loop')");
+	push @hangs, "still running $hang s after the end of the round:\n$stuck" if $stuck ne '';
 	my $pw_hung = $pending;
 	$pw->{in} .= "\\q\n";
 	my $rp = bg_finish($pw);

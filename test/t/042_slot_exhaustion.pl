@@ -154,16 +154,8 @@ while (time() < $drain_end)
 }
 
 # Whatever still runs now is stuck: say so, and end it.
-my $stuck = $node->safe_psql('postgres',
-	"SELECT string_agg(pid || ' ' || application_name || ' ' || state || ' ' || "
-	  . "coalesce(wait_event_type || ':' || wait_event, '-') || ': ' || left(query, 60), E'\\n') "
-	  . "FROM pg_stat_activity WHERE application_name LIKE 'slots%' AND state <> 'idle'");
-if ($stuck ne '')
-{
-	push @hangs, "still running $hang s after the end of the run:\n$stuck";
-	$node->safe_psql('postgres',
-		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'slots%'");
-}
+my $stuck = end_stuck_sessions($node, "application_name LIKE 'slots%'");
+push @hangs, "still running $hang s after the end of the run:\n$stuck" if $stuck ne '';
 my $iters = 0;
 for my $s (@s)
 {

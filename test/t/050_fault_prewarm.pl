@@ -135,22 +135,6 @@ sub after_failure
 		"$tag no pg_uring operation is left in pg_uring_progress");
 }
 
-# The path was the one we asked for.
-sub check_path
-{
-	my ($tag, $method, $d) = @_;
-	if ($method eq 'io_uring')
-	{
-		cmp_ok($d->{io_uring}{requests}, '>', 0, "$tag the ring served requests");
-		is($d->{io_uring}{fallback_ios}, 0, "$tag no fallback to the sync path");
-	}
-	else
-	{
-		cmp_ok($d->{sync}{requests}, '>', 0, "$tag the sync path served requests");
-		is($d->{io_uring}{requests}, 0, "$tag the ring served nothing");
-	}
-}
-
 sub parse_range
 {
 	my ($err) = @_;
@@ -194,7 +178,7 @@ for my $method (@methods)
 		is(rel_buffers($node, 'postgres', 't'), $blk,
 			"$tag blocks before the failure are installed, none from it on");
 		cmp_ok(stats_sum($d, 'errors'), '>=', 1, "$tag pg_uring_stats counts the error");
-		check_path($tag, $method, $d);
+		check_served_by($tag, $method, $d);
 		after_failure($tag);
 		is(table_md5($node, 'postgres', 't'), $md5, "$tag content oracle unchanged");
 		is($node->safe_psql('postgres', "$set SELECT pg_uring_prewarm('t', 'buffer')"),
@@ -231,7 +215,7 @@ for my $method (@methods)
 			"$tag the I/O transferred half its bytes: block $blk has $k of them");
 		is(rel_buffers($node, 'postgres', 't'), $blk,
 			"$tag the fully read blocks are installed, none from the short one on");
-		check_path($tag, $method, $d);
+		check_served_by($tag, $method, $d);
 		after_failure($tag);
 		is(table_md5($node, 'postgres', 't'), $md5, "$tag content oracle unchanged");
 	}
@@ -257,7 +241,7 @@ for my $method (@methods)
 		cmp_ok($hits, '>=', $nblocks / 16, "$tag the fault fired on every read-ahead I/O ($hits)");
 		is(stats_sum($d, 'errors'), 0, "$tag no error counted");
 		note("$tag buffer mode: short_ios +$d->{$path}{short_ios} for $hits faults");
-		check_path($tag, $method, $d);
+		check_served_by($tag, $method, $d);
 		is(rel_buffers($node, 'postgres', 't'), $nblocks, "$tag every block is installed");
 		is(table_md5($node, 'postgres', 't'), $md5, "$tag content oracle unchanged");
 
@@ -271,7 +255,7 @@ for my $method (@methods)
 		cmp_ok($d->{$path}{short_ios}, '>=', $hits2,
 			"$tag ... pg_uring_stats short_ios rose by one per injected short transfer ($d->{$path}{short_ios})");
 		is(stats_sum($d, 'errors'), 0, "$tag ... no error counted");
-		check_path("$tag [read]", $method, $d);
+		check_served_by("$tag [read]", $method, $d);
 
 		# verify: a retry that put the remainder of a short transfer in the
 		# wrong place would make pages fail their checks; verify re-reads
@@ -335,7 +319,7 @@ for my $method (@methods)
 		like($r->{err}, $want, "$tag ... with the read error naming the file");
 		is($hits, '1', "$tag the read fault fired once");
 		cmp_ok($delays, '>=', $min_delays, "$tag the installs were slowed down ($delays)");
-		check_path($tag, $method, $d);
+		check_served_by($tag, $method, $d);
 		for my $i (0, 1)
 		{
 			my $rr = bg_finish($readers[$i]);

@@ -66,17 +66,7 @@ sub dirty_table
 sub path_used
 {
 	my ($tag, $method, $s0) = @_;
-	my $d = stats_delta($s0, stats_snapshot($node));
-	if ($method eq 'io_uring')
-	{
-		cmp_ok($d->{io_uring}{requests}, '>', 0, "$tag the ring served the writes");
-		is($d->{io_uring}{fallback_ios}, 0, "$tag no fallback to the sync path");
-	}
-	else
-	{
-		cmp_ok($d->{sync}{requests}, '>', 0, "$tag the sync path served the writes");
-		is($d->{io_uring}{requests}, 0, "$tag the ring served nothing");
-	}
+	check_served_by($tag, $method, stats_delta($s0, stats_snapshot($node)), 'the writes');
 }
 
 # CHECKPOINT (hang detector), then crash, then the oracle.

@@ -101,20 +101,8 @@ my $restorer = bg_start($node, 'postgres', undef, file => $loop_file,
 my $ddl = bg_start($node, 'postgres', undef, file => $ddl_file,
 	app => 'ddl', timeout => $secs * 3 + hang_timeout());
 
-my ($pgb_out, $pgb_err) = ('', '');
-my $pgb = IPC::Run::start(
-	[
-		'pgbench', '-n', '-c', '2', '-j', '2', '-T', $secs, '-f', $script,
-		'-h', $node->host, '-p', $node->port, 'postgres'
-	],
-	'>', \$pgb_out, '2>', \$pgb_err,
-	IPC::Run::timeout($secs + hang_timeout()));
-my $pgb_ok = eval { $pgb->finish; 1 };
-ok($pgb_ok, 'pgbench finished') or diag("pgbench: $@ $pgb_err");
-is($pgb->full_result(0), 0, 'pgbench exited 0') or diag($pgb_err);
-my ($committed) = $pgb_out =~ /number of transactions actually processed: (\d+)/;
-ok(defined $committed && $committed > 0, 'pgbench committed transactions') or diag($pgb_out);
-note("pgbench committed $committed transactions");
+my $pgb = pgbench_bg($node, $secs, args => [ '-f', $script ]);
+my $committed = pgbench_wait($pgb);
 
 my ($r, $d) = bg_finish_all($restorer, $ddl);
 ok(!$r->{timed_out}, 'the restore loop did not hang');
@@ -131,16 +119,7 @@ cmp_ok($concurrent, '>=', $min_concurrent,
 cmp_ok($total, '>', 0, "they restored $total blocks");
 
 # Every committed update is visible; amcheck is clean.
-is($node->safe_psql('postgres', 'SELECT count(*) FROM ledger'),
-	$committed, 'ledger has one row per committed pgbench transaction');
-is($node->safe_psql('postgres', 'SELECT sum(v) FROM acct'),
-	$committed, 'sum(acct.v) equals the number of committed updates');
-my $mismatch_sql = q{
-SELECT count(*) FROM acct a
-  FULL JOIN (SELECT aid, count(*) AS n FROM ledger GROUP BY aid) l ON l.aid = a.id
- WHERE a.id IS NULL OR coalesce(l.n, 0) <> a.v};
-is($node->safe_psql('postgres', $mismatch_sql), '0', 'every row\'s v equals its ledger count');
-is($node->safe_psql('postgres', 'SELECT count(*) FROM acct'), $nrows, 'no row lost or duplicated');
+acct_ledger_check($node, $committed, $nrows);
 for my $rel ('acct', 'ledger', 'side')
 {
 	is($node->safe_psql('postgres', "SELECT count(*) FROM verify_heapam('$rel')"),
@@ -156,7 +135,7 @@ my $restart_off = -s $node->logfile;
 $node->restart;
 ok(wait_progress(sub { slurp_log_from($node, $restart_off) =~ /restored \d+ of \d+ blocks from "pg_uring_autoprewarm.blocks"/ }),
 	'after a restart the worker restores the dump');
-is($node->safe_psql('postgres', $mismatch_sql), '0', 'after the restart: every row\'s v equals its ledger count');
+acct_ledger_check($node, $committed, $nrows, 'after the restart');
 ($ret, $out, $err) = $node->psql('postgres', "SELECT bt_index_check('acct_pkey', true)");
 is($ret, 0, 'after the restart: bt_index_check passes') or diag($err);
 
