@@ -403,13 +403,14 @@ pgu_buf_group_size(PguBufGroup *g)
 }
 
 /*
- * Claim the pinned buffers that still need a read and that nobody else is
- * reading; returns how many.  Infallible: nothing between the header
- * changes can fail, so no claim is ever left without a record.
+ * The buffers of the group that core's WaitReadBuffers would read or wait
+ * for (the I/O part of each run that needs it), and their block numbers;
+ * returns how many (at most PGU_SLOT_BLOCKS).
  */
-int
-pgu_buf_group_claim(PguBufGroup *g)
+static int
+group_io_buffers(PguBufGroup *g, Buffer *bufs, BlockNumber *blknos)
 {
+	int			n = 0;
 	int			k;
 	int			i;
 
@@ -421,19 +422,40 @@ pgu_buf_group_claim(PguBufGroup *g)
 			continue;
 		for (i = 0; i < op->io_buffers_len; i++)
 		{
-			Buffer		buf = op->buffers[i];
-			BufferDesc *desc = GetBufferDescriptor(buf - 1);
-			uint32		state = LockBufHdr(desc);
-
-			if (!(state & (BM_VALID | BM_IO_IN_PROGRESS)))
-			{
-				state |= BM_IO_IN_PROGRESS;
-				g->claim_buf[g->nclaims] = buf;
-				g->claim_blkno[g->nclaims] = op->blocknum + i;
-				g->nclaims++;
-			}
-			UnlockBufHdr(desc, state);
+			bufs[n] = op->buffers[i];
+			blknos[n] = op->blocknum + i;
+			n++;
 		}
+	}
+	return n;
+}
+
+/*
+ * Claim the pinned buffers that still need a read and that nobody else is
+ * reading; returns how many.  Infallible: nothing between the header
+ * changes can fail, so no claim is ever left without a record.
+ */
+int
+pgu_buf_group_claim(PguBufGroup *g)
+{
+	Buffer		bufs[PGU_SLOT_BLOCKS];
+	BlockNumber blknos[PGU_SLOT_BLOCKS];
+	int			n = group_io_buffers(g, bufs, blknos);
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		BufferDesc *desc = GetBufferDescriptor(bufs[i] - 1);
+		uint32		state = LockBufHdr(desc);
+
+		if (!(state & (BM_VALID | BM_IO_IN_PROGRESS)))
+		{
+			state |= BM_IO_IN_PROGRESS;
+			g->claim_buf[g->nclaims] = bufs[i];
+			g->claim_blkno[g->nclaims] = blknos[i];
+			g->nclaims++;
+		}
+		UnlockBufHdr(desc, state);
 	}
 	return g->nclaims;
 }
@@ -470,6 +492,49 @@ pgu_buf_group_finish(PguBufGroup *g, bool wait, int nread)
 	if (nread > 0)
 		pgstat_count_io_op_n(IOOBJECT_RELATION, IOCONTEXT_NORMAL, IOOP_READ, nread);
 	pfree(g);
+}
+
+/*
+ * Has the ring made valid every buffer that core's WaitReadBuffers would
+ * otherwise read or wait for?  They are pinned, so a valid one stays
+ * valid.  If so, WaitReadBuffers has no I/O to do and nothing to report.
+ */
+bool
+pgu_buf_group_all_valid(PguBufGroup *g)
+{
+	Buffer		bufs[PGU_SLOT_BLOCKS];
+	BlockNumber blknos[PGU_SLOT_BLOCKS];
+	int			n = group_io_buffers(g, bufs, blknos);
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (!(pg_atomic_read_u32(&GetBufferDescriptor(bufs[i] - 1)->state) & BM_VALID))
+			return false;
+	return true;
+}
+
+/*
+ * Drop the group's pins without core finishing it, and return its runs
+ * that needed I/O (first[], len[]: at most PGU_SLOT_BLOCKS of them), for
+ * the caller to have core read later, when it holds no other pins: core's
+ * read of a bad page may send a WARNING to a client that does not read.
+ */
+int
+pgu_buf_group_release(PguBufGroup *g, BlockNumber *first, int *len, int nread)
+{
+	int			n = 0;
+	int			k;
+
+	for (k = 0; k < g->nops; k++)
+	{
+		if (!g->need[k])
+			continue;
+		first[n] = g->ops[k].blocknum;
+		len[n] = g->ops[k].io_buffers_len;
+		n++;
+	}
+	pgu_buf_group_finish(g, false, nread);
+	return n;
 }
 
 /*
@@ -582,6 +647,20 @@ pgu_buf_group_claimed(PguBufGroup *g, int k, BlockNumber *blkno)
 void
 pgu_buf_group_finish(PguBufGroup *g, bool wait, int nread)
 {
+}
+
+/* Not reached: see pgu_buf_group_begin. */
+bool
+pgu_buf_group_all_valid(PguBufGroup *g)
+{
+	return true;
+}
+
+/* Not reached: see pgu_buf_group_begin. */
+int
+pgu_buf_group_release(PguBufGroup *g, BlockNumber *first, int *len, int nread)
+{
+	return 0;
 }
 
 /* Not reached: see pgu_buf_group_begin. */

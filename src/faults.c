@@ -43,7 +43,8 @@ static PguFault *faults = NULL;
 
 static const char *const point_names[PGU_NUM_FAULT_POINTS] = {
 	"read", "write", "close", "install_delay", "write_delay",
-	"complete_delay", "worker_stall", "drop_delay", "dump_delay"
+	"complete_delay", "worker_stall", "drop_delay", "dump_delay",
+	"submit"
 };
 
 static const char *const action_names[] = {

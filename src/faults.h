@@ -32,6 +32,7 @@ typedef enum PguFaultPoint
 	PGU_FP_WORKER_STALL,		/* worker: stops serving while armed */
 	PGU_FP_DROP_DELAY,			/* evict: before dropping each buffer */
 	PGU_FP_DUMP_DELAY,			/* autoprewarm: stalls half-way through a dump */
+	PGU_FP_SUBMIT,				/* worker: io_uring_enter fails, I/O in flight */
 	PGU_NUM_FAULT_POINTS
 } PguFaultPoint;
 

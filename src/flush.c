@@ -318,6 +318,7 @@ flush_feed(PguStream *stream, void *arg)
 	{
 		if (f->items[i].ref.dirty)
 			flush_item(stream, f->st, &f->items[i]);
+		pgu_stream_service_interrupts(stream);
 	}
 }
 

@@ -65,6 +65,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "access/parallel.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "portability/instr_time.h"
@@ -268,6 +269,31 @@ pgu_stream_interrupted(PguStream *s)
 	if (InterruptPending && (QueryCancelPending || ProcDiePending))
 		s->interrupted = true;
 	return s->interrupted;
+}
+
+/*
+ * Let core service an interrupt that is neither a cancel nor a terminate,
+ * between two blocks of a feed run by pgu_stream_run.  On 17 and later a
+ * recovery conflict on a hot standby sets only InterruptPending: core
+ * decides in ProcessInterrupts whether it cancels us, which it cannot do
+ * while interrupts are held, and replay would wait for the whole stream.
+ * An ERROR from here is undone by pgu_stream_run's PG_CATCH, as an I/O
+ * error is.  Not while a helper's message is pending (a NOTICE of it would
+ * go to the client), not in a nested stream or under a lock (a holdoff of
+ * another), and not for a cancel or terminate, which end the feed through
+ * pgu_stream_interrupted with nothing in flight.
+ */
+void
+pgu_stream_service_interrupts(PguStream *s)
+{
+	if (!InterruptPending || s->interrupted || QueryCancelPending ||
+		ProcDiePending || ParallelMessagePending)
+		return;
+	if (s->outer != NULL || InterruptHoldoffCount != 1 || CritSectionCount != 0)
+		return;
+	RESUME_INTERRUPTS();
+	CHECK_FOR_INTERRUPTS();
+	HOLD_INTERRUPTS();
 }
 
 /* Start the give-up clock for read batches (cancel, ERROR, exit). */

@@ -14,8 +14,10 @@
  * interface talks to the queue or the ring.
  *
  * Interrupts are held from pgu_stream_begin to pgu_stream_end: callers
- * poll pgu_stream_interrupted() and stop feeding, so that no ERROR from an
- * interrupt can strike while I/O is in flight.  Features run a stream with
+ * poll pgu_stream_interrupted() and stop feeding, so that no cancel or
+ * terminate strikes while I/O is in flight.  Other interrupts (a recovery
+ * conflict on 17 and later) are serviced between blocks by
+ * pgu_stream_service_interrupts(), where an ERROR is undone as any other.  Features run a stream with
  * pgu_stream_run(), which on an ERROR (and a before_shmem_exit hook, on
  * exit) waits for the in-flight I/O before it calls the feature's undo.
  * All I/O lands in (or comes from) staging memory, never shared buffers,
@@ -57,6 +59,7 @@ extern void pgu_stream_add_claimed(PguStream *stream, BlockNumber segblock,
 								   void *block_arg);
 extern void pgu_stream_submit(PguStream *stream);
 extern bool pgu_stream_interrupted(PguStream *stream);
+extern void pgu_stream_service_interrupts(PguStream *stream);
 extern void pgu_stream_drain(PguStream *stream);
 extern void pgu_stream_end(PguStream *stream);
 extern void pgu_stream_abort(PguStream *stream);

@@ -151,6 +151,12 @@ typedef struct PrewarmState
 	PrewarmWork *work;			/* what all participants share */
 	int64		done;			/* blocks warmed by this participant */
 	bool		leader;			/* reports progress */
+	/* zero-copy runs left for core to read after the stream (redo_runs) */
+	MemoryContext cxt;
+	BlockNumber *redo_first;
+	int		   *redo_len;
+	int			nredo;
+	int			maxredo;
 } PrewarmState;
 
 /* Add a batch's warmed blocks to the total; the caller shows progress. */
@@ -358,10 +364,65 @@ zero_copy_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 		pgu_buf_group_finish(g, false, nread);
 		return;
 	}
+	if (!pgu_buf_group_all_valid(g))
+	{
+		/*
+		 * Core must read (or wait for) some of it: a read that failed or a
+		 * page the worker rejected.  Its read of a bad page sends a
+		 * WARNING, which may block on a client that does not read, and
+		 * this stream pins other groups' buffers meanwhile; so core reads
+		 * these runs after the stream (redo_runs), with nothing pinned.
+		 */
+		int			nruns;
+		int			deferred = 0;
+
+		if (st->nredo + PGU_SLOT_BLOCKS > st->maxredo)
+		{
+			st->maxredo = Max(64, 2 * (st->nredo + PGU_SLOT_BLOCKS));
+			st->redo_first = st->redo_first == NULL ?
+				MemoryContextAlloc(st->cxt, st->maxredo * sizeof(BlockNumber)) :
+				repalloc(st->redo_first, st->maxredo * sizeof(BlockNumber));
+			st->redo_len = st->redo_len == NULL ?
+				MemoryContextAlloc(st->cxt, st->maxredo * sizeof(int)) :
+				repalloc(st->redo_len, st->maxredo * sizeof(int));
+		}
+		nruns = pgu_buf_group_release(g, &st->redo_first[st->nredo],
+									  &st->redo_len[st->nredo], nread);
+		for (i = 0; i < nruns; i++)
+			deferred += st->redo_len[st->nredo + i];
+		st->nredo += nruns;
+		count_done(st, size - deferred);
+		return;
+	}
 	RESUME_INTERRUPTS();
 	pgu_buf_group_finish(g, true, nread);
 	HOLD_INTERRUPTS();
 	count_done(st, size);
+}
+
+/*
+ * Have core read the zero-copy runs that the ring did not make valid
+ * (zero_copy_batch_done): after the stream, with interrupts allowed and
+ * nothing pinned, as any install.
+ */
+static void
+redo_runs(PrewarmState *st)
+{
+	int			i;
+
+	for (i = 0; i < st->nredo; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		/* autoprewarm: no free buffer, no install (as install_run) */
+		if (st->work->stop_when_full && (work_full(st->work) || !pgu_buf_have_free()))
+		{
+			pg_atomic_write_u32(&st->work->full, 1);
+			break;
+		}
+		pgu_buf_read_run(st->rel, st->fork, st->redo_first[i], st->redo_len[i]);
+		count_done(st, st->redo_len[i]);
+	}
+	st->nredo = 0;
 }
 
 /* What prewarm_feed works on. */
@@ -448,6 +509,7 @@ prewarm_feed(PguStream *stream, void *arg)
 		{
 			BlockNumber blkno;
 
+			pgu_stream_service_interrupts(stream);
 			if (pgu_stream_interrupted(stream) ||
 				(f->stop_for_messages && ParallelMessagePending))
 				return;
@@ -529,6 +591,7 @@ zero_copy_feed(PguStream *stream, PrewarmFeed *f)
 			return;
 		if (f->pos >= f->end && !feed_next_chunk(f, w))
 			break;
+		pgu_stream_service_interrupts(stream);
 		if (pgu_stream_interrupted(stream) ||
 			(f->stop_for_messages && ParallelMessagePending))
 			return;
@@ -617,8 +680,9 @@ shared_buffers_huge(void)
 /*
  * Does a buffer-mode prewarm of rel read zero-copy (PostgreSQL 17, the
  * ring up, pg_uring.zero_copy on)?  Not for temporary tables (local
- * buffers: core reads those), and not buffered when shared memory is in
- * huge pages (shared_buffers_huge).
+ * buffers: core reads those), not buffered when shared memory is in huge
+ * pages (shared_buffers_huge), and not under zero_damaged_pages or
+ * ignore_checksum_failure, where core, not the worker, must judge a page.
  */
 static bool
 use_zero_copy(Relation rel, PrewarmMode mode, bool *direct)
@@ -626,7 +690,10 @@ use_zero_copy(Relation rel, PrewarmMode mode, bool *direct)
 #ifdef PGU_HAVE_ZERO_COPY
 	bool		dio_aligned = false;
 
+	const char *icf = GetConfigOption("ignore_checksum_failure", true, false);
+
 	if (mode == PREWARM_BUFFER && pgu_zero_copy && !RelationUsesLocalBuffers(rel) &&
+		!zero_damaged_pages && !(icf != NULL && strcmp(icf, "on") == 0) &&
 		pgu_io_method == PGU_IO_METHOD_IO_URING && pgu_ring_accepting(&dio_aligned))
 	{
 		/* O_DIRECT straight into shared buffers, where they are aligned */
@@ -658,6 +725,11 @@ prewarm_participate(Relation rel, PrewarmWork *w, PrewarmMode mode, bool leader,
 	st.work = w;
 	st.done = 0;
 	st.leader = leader;
+	st.cxt = CurrentMemoryContext;
+	st.redo_first = NULL;
+	st.redo_len = NULL;
+	st.nredo = 0;
+	st.maxredo = 0;
 	feed.st = &st;
 	feed.mode = mode;
 	feed.zero_copy = use_zero_copy(rel, mode, &direct);
@@ -693,6 +765,7 @@ prewarm_participate(Relation rel, PrewarmWork *w, PrewarmMode mode, bool leader,
 		pgu_stream_run(stream, prewarm_feed, &feed, NULL);
 		/* a cancel, or a helper's ERROR, is raised here */
 		CHECK_FOR_INTERRUPTS();
+		redo_runs(&st);
 		/* interrupted but not ended (a cancel held off): stop, as before */
 		if (InterruptPending && (QueryCancelPending || ProcDiePending))
 			break;

@@ -312,6 +312,7 @@ throttle(PguStream *stream, VerifyState *st, int64 bytes_queued)
 			pgu_wait_report_end();
 			return;
 		}
+		pgu_stream_service_interrupts(stream);
 		pgu_wait_report_begin(PGU_WAIT_VERIFY_RATE);	/* kept while it lasts */
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 Max(1, Min(100, (long) ((bytes_queued - allowed) * 1000.0 /
@@ -321,52 +322,95 @@ throttle(PguStream *stream, VerifyState *st, int64 bytes_queued)
 	}
 }
 
+/* What check_segment_tails measured of a fork's last segments. */
+typedef struct TailMeasure
+{
+	BlockNumber nblocks;		/* smgrnblocks */
+	off_t		partial;		/* bytes of a trailing partial block, or 0 */
+	off_t		next_size;		/* size of the segment after the last, or 0 */
+	char		last_path[MAXPGPATH];
+	char		next_path[MAXPGPATH];
+} TailMeasure;
+
+/* Measure the fork's last segment and the one after it. */
+static void
+measure_tails(VerifyState *st, TailMeasure *m)
+{
+	struct stat stbuf;
+	BlockNumber lastseg;
+
+	m->nblocks = smgrnblocks(RelationGetSmgr(st->rel), st->fork);
+	lastseg = m->nblocks / RELSEG_SIZE;
+	m->partial = 0;
+	m->next_size = 0;
+	m->next_path[0] = '\0';
+	(void) pgu_segment_path(st->rel, st->fork, lastseg * RELSEG_SIZE, m->last_path);
+	if (stat(m->last_path, &stbuf) == 0)
+		m->partial = stbuf.st_size % BLCKSZ;
+	if ((uint64) (lastseg + 1) * RELSEG_SIZE <= (uint64) MaxBlockNumber)
+	{
+		(void) pgu_segment_path(st->rel, st->fork, (lastseg + 1) * RELSEG_SIZE, m->next_path);
+		if (stat(m->next_path, &stbuf) == 0)
+			m->next_size = stbuf.st_size;
+	}
+}
+
 /*
- * Report a trailing partial block or a truncated middle segment.  Measured
- * again under the relation extension lock, so that a concurrent extension
- * (which grows the file page by page, and may start a new segment while we
- * scanned) is not taken for damage.  Later segments of size zero are
- * allowed: md.c leaves them behind after a truncation.
+ * Report a trailing partial block or a truncated middle segment.  An
+ * extension grows the file page by page, and may start a new segment while
+ * we measure; most extensions hold the relation extension lock, which we
+ * take, but recovery (a hot standby's replay) and hash indexes extend
+ * without it.  So a finding counts only if it is still there, unchanged,
+ * when measured again a moment later: an extension in progress has moved
+ * on by then, damage has not.  Later segments of size zero are allowed:
+ * md.c leaves them behind after a truncation.
  */
 static void
 check_segment_tails(VerifyState *st)
 {
-	char		path[MAXPGPATH];
-	struct stat stbuf;
-	BlockNumber nblocks;
-	BlockNumber lastseg;
+	TailMeasure m1;
+	TailMeasure m2;
 	bool		locked = !RelationUsesLocalBuffers(st->rel);
 
 	if (locked)
 		LockRelationForExtension(st->rel, ExclusiveLock);
-	nblocks = smgrnblocks(RelationGetSmgr(st->rel), st->fork);
-	lastseg = nblocks / RELSEG_SIZE;
+	measure_tails(st, &m1);
+	if (locked)
+		UnlockRelationForExtension(st->rel, ExclusiveLock);
+	if (m1.partial == 0 && m1.next_size == 0)
+		return;
 
-	(void) pgu_segment_path(st->rel, st->fork, lastseg * RELSEG_SIZE, path);
-	if (stat(path, &stbuf) == 0 && stbuf.st_size % BLCKSZ != 0)
+	/* a finding: measure again, after any extension in progress is done */
+	pg_usleep(50 * 1000L);
+	if (locked)
+		LockRelationForExtension(st->rel, ExclusiveLock);
+	measure_tails(st, &m2);
+	if (locked)
+		UnlockRelationForExtension(st->rel, ExclusiveLock);
+	if (m2.nblocks != m1.nblocks || m2.partial != m1.partial ||
+		m2.next_size != m1.next_size)
 	{
-		char		detail[128];
+		pgu_count(st->path, PGU_C_VERIFY_SKIPPED_PAGES, 1);
+		return;					/* it moved: an extension, not damage */
+	}
+	if (m2.partial != 0)
+	{
+		char		detail[MAXPGPATH + 64];
 
 		snprintf(detail, sizeof(detail),
 				 "file \"%s\" ends with a partial block of %d bytes",
-				 path, (int) (stbuf.st_size % BLCKSZ));
-		emit_row(st, nblocks, "short read", -1, -1, detail);
+				 m2.last_path, (int) m2.partial);
+		emit_row(st, m2.nblocks, "short read", -1, -1, detail);
 	}
 	/* a later, non-empty segment after a short one: md.c stops at the gap */
-	if ((uint64) (lastseg + 1) * RELSEG_SIZE <= (uint64) MaxBlockNumber)
+	if (m2.next_size > 0)
 	{
-		(void) pgu_segment_path(st->rel, st->fork, (lastseg + 1) * RELSEG_SIZE, path);
-		if (stat(path, &stbuf) == 0 && stbuf.st_size > 0)
-		{
-			char		detail[MAXPGPATH + 64];
+		char		detail[MAXPGPATH + 64];
 
-			snprintf(detail, sizeof(detail),
-					 "segment before file \"%s\" is truncated", path);
-			emit_row(st, nblocks, "short read", -1, -1, detail);
-		}
+		snprintf(detail, sizeof(detail),
+				 "segment before file \"%s\" is truncated", m2.next_path);
+		emit_row(st, m2.nblocks, "short read", -1, -1, detail);
 	}
-	if (locked)
-		UnlockRelationForExtension(st->rel, ExclusiveLock);
 }
 
 /* What verify_feed works on. */
@@ -405,6 +449,7 @@ verify_feed(PguStream *stream, void *arg)
 		st->bytes_queued += BLCKSZ;
 		if ((st->bytes_queued % (PGU_SLOT_BLOCKS * BLCKSZ)) == 0)
 			throttle(stream, st, st->bytes_queued);
+		pgu_stream_service_interrupts(stream);
 	}
 }
 

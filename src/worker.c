@@ -671,6 +671,16 @@ handle_cqe(PguCqe *cqe)
 	ready_push(w);
 }
 
+/* Submit prepared SQEs and wait for wait_nr completions (pgu_ring_submit). */
+static int
+worker_submit(int wait_nr, int timeout_ms)
+{
+	/* testing build: the ring fails while I/O is in flight (cleanup PANICs) */
+	if (inflight > 0 && PGU_FAULT(PGU_FP_SUBMIT) == PGU_FA_EIO)
+		return -EIO;
+	return pgu_ring_submit(ring, wait_nr, timeout_ms);
+}
+
 /* Submit prepared SQEs, wait for some completions, and handle them. */
 static void
 submit_and_reap(bool wait)
@@ -682,7 +692,7 @@ submit_and_reap(bool wait)
 
 	if (wait && inflight > 0)
 		wait_nr = Max(1, inflight / 4);
-	ret = pgu_ring_submit(ring, wait_nr, wait_nr > 0 ? 10 : 0);
+	ret = worker_submit(wait_nr, wait_nr > 0 ? 10 : 0);
 	if (ret < 0)
 	{
 		errno = -ret;
@@ -728,7 +738,7 @@ worker_cleanup(int code, Datum arg)
 			int			i;
 
 			prep_ready();
-			if (pgu_ring_submit(ring, inflight > 0 ? 1 : 0, 100) < 0)
+			if (worker_submit(inflight > 0 ? 1 : 0, 100) < 0)
 				break;
 			n = pgu_ring_reap(ring, cqes, lengthof(cqes));
 			for (i = 0; i < n; i++)
@@ -743,16 +753,27 @@ worker_cleanup(int code, Datum arg)
 		ready_tail = NULL;
 
 		/*
-		 * Reads into claimed shared buffers that the ring could not drain
-		 * may still land after we are gone, in buffers that were ended and
-		 * reused by then: only a crash restart (reinitialized shared
-		 * memory) is safe.
+		 * I/O the ring could not drain (the ring itself failed) may still
+		 * be executing in the kernel after we are gone.  Its owners would
+		 * give up on it once we are gone: a write could then land after a
+		 * newer copy of its page (a checkpoint may have written it), a
+		 * read in staging memory or, zero-copy, in a buffer that was
+		 * reused by then.  Only a crash restart is safe: the postmaster
+		 * reaps us, and so waits for our I/O, before it reinitializes
+		 * shared memory and replays WAL.
 		 */
 		if (claim_slots_active > 0)
 			ereport(PANIC,
-					(errmsg("pg_uring ring worker could not complete %d zero-copy read requests before exiting",
-							claim_slots_active),
+					(errmsg_plural("pg_uring ring worker could not complete %d zero-copy read request before exiting",
+								   "pg_uring ring worker could not complete %d zero-copy read requests before exiting",
+								   claim_slots_active, claim_slots_active),
 					 errdetail("Their reads into shared buffers may still be in progress.")));
+		if (inflight > 0)
+			ereport(PANIC,
+					(errmsg_plural("pg_uring ring worker could not complete %d I/O before exiting",
+								   "pg_uring ring worker could not complete %d I/Os before exiting",
+								   inflight, inflight),
+					 errdetail("They may still be in progress in the kernel; their owners must not give up on them.")));
 
 		/* slots still queued: failed here, so that their claims end now */
 		{

@@ -211,7 +211,7 @@ sub ring_check
 
 my @STAT_COLS = qw(requests reads blocks_read writes blocks_written combined_ios enter_calls
   sqes_submitted cqes_reaped sq_full_waits queue_full_waits queue_wait_timeouts short_ios
-  retries errors fallback_ios);
+  retries errors fallback_ios pages_verified);
 
 # One pg_uring_stats row ('io_uring' or 'sync') as a hashref.
 sub stats_row

@@ -6,7 +6,8 @@
 #
 # pgbench (-c 2, scale 10) writes pgbench_accounts, _branches, _tellers and
 # _history while another session verifies them (all forks, and their
-# indexes) in a loop, alternating io_method io_uring / sync and direct_io
+# indexes, among them a hash index on _history, which grows without the
+# relation extension lock) in a loop, alternating io_method io_uring / sync and direct_io
 # on / off, with a database-wide verify now and then.  shared_buffers is
 # small (16MB, well below pgbench_accounts) and the bgwriter, checkpoints
 # (checkpoint_timeout = 30s, small max_wal_size) and autovacuum are active, so
@@ -58,13 +59,18 @@ my ($out, $err) = ('', '');
 IPC::Run::run(
 	[ 'pgbench', '-i', '-q', '-s', $scale, '-h', $node->host, '-p', $node->port, 'postgres' ],
 	'>', \$out, '2>', \$err) or BAIL_OUT("pgbench -i failed: $err");
+# a hash index grows without the relation extension lock (under its
+# metapage lock), page by page, as pgbench_history grows: verify must not
+# take a file caught mid-extension for a truncated one
+$node->safe_psql('postgres', 'CREATE INDEX pgbench_history_hash ON pgbench_history USING hash (aid)');
 $node->safe_psql('postgres', 'CHECKPOINT');
 my $acct_mb = $node->safe_psql('postgres',
 	"SELECT pg_relation_size('pgbench_accounts') / 1048576");
 note("pgbench_accounts: $acct_mb MB; shared_buffers 16MB");
 
 my $rels = [qw(pgbench_accounts pgbench_accounts_pkey pgbench_branches
-	  pgbench_branches_pkey pgbench_tellers pgbench_tellers_pkey pgbench_history)];
+	  pgbench_branches_pkey pgbench_tellers pgbench_tellers_pkey pgbench_history
+	  pgbench_history_hash)];
 my $union = join("\n  UNION ALL ", map { "SELECT * FROM pg_uring_verify('$_')" } @$rels);
 
 # Failed reads that the confirmation found torn or cached (both rows).
