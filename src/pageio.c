@@ -273,7 +273,8 @@ pgu_stream_interrupted(PguStream *s)
 
 /*
  * Let core service an interrupt that is neither a cancel nor a terminate,
- * between two blocks of a feed run by pgu_stream_run.  On 17 and later a
+ * between two blocks of a feed run by pgu_stream_run, once the stream's
+ * I/O is drained.  On 17 and later a
  * recovery conflict on a hot standby sets only InterruptPending: core
  * decides in ProcessInterrupts whether it cancels us, which it cannot do
  * while interrupts are held, and replay would wait for the whole stream.
@@ -291,6 +292,14 @@ pgu_stream_service_interrupts(PguStream *s)
 		return;
 	if (s->outer != NULL || InterruptHoldoffCount != 1 || CritSectionCount != 0)
 		return;
+
+	/*
+	 * Hold nothing first: ProcessInterrupts may end in a FATAL (a timeout,
+	 * a conflict that core turns into one), whose message goes to the
+	 * client before the exit hooks run, and a client that does not read
+	 * must not keep others waiting for this stream's I/O state or pins.
+	 */
+	pgu_stream_drain(s);
 	RESUME_INTERRUPTS();
 	CHECK_FOR_INTERRUPTS();
 	HOLD_INTERRUPTS();

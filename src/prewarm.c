@@ -367,8 +367,8 @@ zero_copy_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 	if (!pgu_buf_group_all_valid(g))
 	{
 		/*
-		 * Core must read (or wait for) some of it: a read that failed or a
-		 * page the worker rejected.  Its read of a bad page sends a
+		 * Core must read (or wait for) some of it: a read that failed, a
+		 * page the worker rejected, a block another backend is reading.  Its read of a bad page sends a
 		 * WARNING, which may block on a client that does not read, and
 		 * this stream pins other groups' buffers meanwhile; so core reads
 		 * these runs after the stream (redo_runs), with nothing pinned.
@@ -413,6 +413,9 @@ redo_runs(PrewarmState *st)
 	for (i = 0; i < st->nredo; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
+		/* a cancel held off by our caller: stop, as prewarm_participate */
+		if (InterruptPending && (QueryCancelPending || ProcDiePending))
+			break;
 		/* autoprewarm: no free buffer, no install (as install_run) */
 		if (st->work->stop_when_full && (work_full(st->work) || !pgu_buf_have_free()))
 		{

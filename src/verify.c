@@ -326,6 +326,7 @@ throttle(PguStream *stream, VerifyState *st, int64 bytes_queued)
 typedef struct TailMeasure
 {
 	BlockNumber nblocks;		/* smgrnblocks */
+	BlockNumber lastseg;		/* its last segment */
 	off_t		partial;		/* bytes of a trailing partial block, or 0 */
 	off_t		next_size;		/* size of the segment after the last, or 0 */
 	char		last_path[MAXPGPATH];
@@ -340,7 +341,7 @@ measure_tails(VerifyState *st, TailMeasure *m)
 	BlockNumber lastseg;
 
 	m->nblocks = smgrnblocks(RelationGetSmgr(st->rel), st->fork);
-	lastseg = m->nblocks / RELSEG_SIZE;
+	lastseg = m->lastseg = m->nblocks / RELSEG_SIZE;
 	m->partial = 0;
 	m->next_size = 0;
 	m->next_path[0] = '\0';
@@ -387,13 +388,14 @@ check_segment_tails(VerifyState *st)
 	measure_tails(st, &m2);
 	if (locked)
 		UnlockRelationForExtension(st->rel, ExclusiveLock);
-	if (m2.nblocks != m1.nblocks || m2.partial != m1.partial ||
-		m2.next_size != m1.next_size)
-	{
+	/*
+	 * A partial block counts if it is still there, the same: an extension
+	 * in progress has completed its page, or moved on, by now.
+	 */
+	if (m1.partial != 0 &&
+		(m2.nblocks != m1.nblocks || m2.partial != m1.partial))
 		pgu_count(st->path, PGU_C_VERIFY_SKIPPED_PAGES, 1);
-		return;					/* it moved: an extension, not damage */
-	}
-	if (m2.partial != 0)
+	else if (m1.partial != 0)
 	{
 		char		detail[MAXPGPATH + 64];
 
@@ -402,8 +404,16 @@ check_segment_tails(VerifyState *st)
 				 m2.last_path, (int) m2.partial);
 		emit_row(st, m2.nblocks, "short read", -1, -1, detail);
 	}
-	/* a later, non-empty segment after a short one: md.c stops at the gap */
-	if (m2.next_size > 0)
+	/*
+	 * A later, non-empty segment after a short one (md.c stops at the gap)
+	 * counts if it is still there after the same last segment.  Growth
+	 * does not hide it: md.c writes into the short segment then, and
+	 * never makes one like it (a segment is full before the next one is
+	 * started).
+	 */
+	if (m1.next_size > 0 && (m2.lastseg != m1.lastseg || m2.next_size == 0))
+		pgu_count(st->path, PGU_C_VERIFY_SKIPPED_PAGES, 1);
+	else if (m1.next_size > 0)
 	{
 		char		detail[MAXPGPATH + 64];
 

@@ -72,6 +72,7 @@ for my $method (@methods)
 	# cancelled in the middle, not once the whole stream was done
 	my $d = stats_delta($before, stats_snapshot($standby));
 	my $path = $method eq 'sync' ? 'sync' : 'io_uring';
+	cmp_ok($d->{$path}{pages_verified}, '>', 0, "$tag pages were verified on the $path path");
 	cmp_ok($d->{$path}{pages_verified}, '<', $nblocks,
 		"$tag cancelled in the middle: $d->{$path}{pages_verified} of $nblocks pages verified");
 
