@@ -96,19 +96,16 @@ ROLE=pgu_exporter       # the exporter's role: pg_monitor, nothing more
 NOMON_ROLE=pgu_nobody   # a role without pg_monitor
 ROWS=20000
 
-passed=0
-failed=0
 WORK=
 PGPORT=
 EXPORTER_PORT=
 QUERIES_USED=
-finished=
 # Each check runs in a subshell: what a later check or the cleanup needs of
 # an earlier one is a file in $WORK (exporter.pid, exporter.wrapper,
 # exporter.ok; the cluster's postmaster.pid).
 
-log() { printf '\n==> %s\n' "$*"; }
-note() { printf 'exporter.sh: %s\n' "$*"; }
+PROG=exporter.sh
+. "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 
 # ---------------------------------------------------------------- cleanup --
 # The exporter (by the pid its shell wrote before exec), then runuser,
@@ -143,41 +140,6 @@ cleanup() {
 	fi
 }
 
-on_exit() {
-	local rc=$?
-	trap - EXIT
-	set +e
-	if [ -z "$finished" ]; then
-		echo "FAILED: exporter.sh stopped early (exit status $rc)"
-		failed=$((failed + 1))
-	fi
-	cleanup
-	echo "$passed passed, $failed failed, 0 skipped"
-	[ "$failed" -eq 0 ] && exit 0
-	exit 1
-}
-trap on_exit EXIT
-trap 'exit 130' INT TERM HUP
-
-# Run a check in a subshell with errexit in force (a function called in an
-# "if" would run with errexit off), and count it.
-run_check() {
-	local name=$1 start rc
-	shift
-	log "$name"
-	start=$(date +%s)
-	set +e
-	(set -e; "$@")
-	rc=$?
-	set -e
-	if [ "$rc" -eq 0 ]; then
-		echo "ok: $name ($(( $(date +%s) - start ))s)"
-		passed=$((passed + 1))
-	else
-		echo "FAILED: $name ($(( $(date +%s) - start ))s)"
-		failed=$((failed + 1))
-	fi
-}
 
 # As the unprivileged user, from a directory that user may enter.
 as_pg() { (cd "${WORK:-/}" && runuser -u "$RUN_USER" -- "$@"); }

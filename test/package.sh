@@ -66,13 +66,10 @@ SUITE=bookworm
 MAJOR=15
 BUILD_USER=postgres
 
-passed=0
-failed=0
 WORK=
-finished=
 
-log() { printf '\n==> %s\n' "$*"; }
-note() { printf 'package.sh: %s\n' "$*"; }
+PROG=package.sh
+. "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 
 # ---------------------------------------------------------------- cleanup --
 # Every mount under the root, deepest first, from the kernel's own list.
@@ -118,41 +115,6 @@ cleanup() {
 	fi
 }
 
-on_exit() {
-	local rc=$?
-	trap - EXIT
-	set +e
-	if [ -z "$finished" ]; then
-		echo "FAILED: package.sh stopped early (exit status $rc)"
-		failed=$((failed + 1))
-	fi
-	cleanup
-	echo "$passed passed, $failed failed, 0 skipped"
-	[ "$failed" -eq 0 ] && exit 0
-	exit 1
-}
-trap on_exit EXIT
-trap 'exit 130' INT TERM HUP
-
-# Run a check in a subshell with errexit in force (a function called in an
-# "if" would run with errexit off), and count it.
-run_check() {
-	local name=$1 start rc
-	shift
-	log "$name"
-	start=$(date +%s)
-	set +e
-	(set -e; "$@")
-	rc=$?
-	set -e
-	if [ "$rc" -eq 0 ]; then
-		echo "ok: $name ($(( $(date +%s) - start ))s)"
-		passed=$((passed + 1))
-	else
-		echo "FAILED: $name ($(( $(date +%s) - start ))s)"
-		failed=$((failed + 1))
-	fi
-}
 
 # -------------------------------------------------------------- packages --
 [ "$(id -u)" -eq 0 ] || { note "must run as root (apt-get, debootstrap, chroot)"; exit 1; }
