@@ -515,12 +515,12 @@ pgu_buf_group_all_valid(PguBufGroup *g)
 
 /*
  * Drop the group's pins without core finishing it, and return its runs
- * that needed I/O (first[], len[]: at most PGU_SLOT_BLOCKS of them), for
+ * that needed I/O (runs[]: at most PGU_SLOT_BLOCKS of them), for
  * the caller to have core read later, when it holds no other pins: core's
  * read of a bad page may send a WARNING to a client that does not read.
  */
 int
-pgu_buf_group_release(PguBufGroup *g, BlockNumber *first, int *len, int nread)
+pgu_buf_group_release(PguBufGroup *g, PguBlockRun *runs, int nread)
 {
 	int			n = 0;
 	int			k;
@@ -529,8 +529,8 @@ pgu_buf_group_release(PguBufGroup *g, BlockNumber *first, int *len, int nread)
 	{
 		if (!g->need[k])
 			continue;
-		first[n] = g->ops[k].blocknum;
-		len[n] = g->ops[k].io_buffers_len;
+		runs[n].first = g->ops[k].blocknum;
+		runs[n].nblocks = g->ops[k].io_buffers_len;
 		n++;
 	}
 	pgu_buf_group_finish(g, false, nread);
@@ -658,7 +658,7 @@ pgu_buf_group_all_valid(PguBufGroup *g)
 
 /* Not reached: see pgu_buf_group_begin. */
 int
-pgu_buf_group_release(PguBufGroup *g, BlockNumber *first, int *len, int nread)
+pgu_buf_group_release(PguBufGroup *g, PguBlockRun *runs, int nread)
 {
 	return 0;
 }

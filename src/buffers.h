@@ -74,8 +74,14 @@ extern int	pgu_buf_group_claim(PguBufGroup *g);
 extern Buffer pgu_buf_group_claimed(PguBufGroup *g, int k, BlockNumber *blkno);
 extern void pgu_buf_group_finish(PguBufGroup *g, bool wait, int nread);
 extern bool pgu_buf_group_all_valid(PguBufGroup *g);
-extern int	pgu_buf_group_release(PguBufGroup *g, BlockNumber *first, int *len,
-								  int nread);
+/* A run of consecutive blocks: first, and how many. */
+typedef struct PguBlockRun
+{
+	BlockNumber first;
+	int			nblocks;
+} PguBlockRun;
+
+extern int	pgu_buf_group_release(PguBufGroup *g, PguBlockRun *runs, int nread);
 extern char *pgu_buf_page(Buffer buf);
 extern bool pgu_buf_claim_end(Buffer buf, BlockNumber blkno, bool read_ok);
 

@@ -153,8 +153,7 @@ typedef struct PrewarmState
 	bool		leader;			/* reports progress */
 	/* zero-copy runs left for core to read after the stream (redo_runs) */
 	MemoryContext cxt;
-	BlockNumber *redo_first;
-	int		   *redo_len;
+	PguBlockRun *redo;
 	int			nredo;
 	int			maxredo;
 } PrewarmState;
@@ -368,8 +367,9 @@ zero_copy_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 	{
 		/*
 		 * Core must read (or wait for) some of it: a read that failed, a
-		 * page the worker rejected, a block another backend is reading.  Its read of a bad page sends a
-		 * WARNING, which may block on a client that does not read, and
+		 * page the worker rejected, a block another backend is reading.
+		 * Its read of a bad page sends a WARNING, which may block on a
+		 * client that does not read, and
 		 * this stream pins other groups' buffers meanwhile; so core reads
 		 * these runs after the stream (redo_runs), with nothing pinned.
 		 */
@@ -379,17 +379,13 @@ zero_copy_batch_done(PguStream *stream, PguBatch *batch, void *arg)
 		if (st->nredo + PGU_SLOT_BLOCKS > st->maxredo)
 		{
 			st->maxredo = Max(64, 2 * (st->nredo + PGU_SLOT_BLOCKS));
-			st->redo_first = st->redo_first == NULL ?
-				MemoryContextAlloc(st->cxt, st->maxredo * sizeof(BlockNumber)) :
-				repalloc(st->redo_first, st->maxredo * sizeof(BlockNumber));
-			st->redo_len = st->redo_len == NULL ?
-				MemoryContextAlloc(st->cxt, st->maxredo * sizeof(int)) :
-				repalloc(st->redo_len, st->maxredo * sizeof(int));
+			st->redo = st->redo == NULL ?
+				MemoryContextAlloc(st->cxt, st->maxredo * sizeof(PguBlockRun)) :
+				repalloc(st->redo, st->maxredo * sizeof(PguBlockRun));
 		}
-		nruns = pgu_buf_group_release(g, &st->redo_first[st->nredo],
-									  &st->redo_len[st->nredo], nread);
+		nruns = pgu_buf_group_release(g, &st->redo[st->nredo], nread);
 		for (i = 0; i < nruns; i++)
-			deferred += st->redo_len[st->nredo + i];
+			deferred += st->redo[st->nredo + i].nblocks;
 		st->nredo += nruns;
 		count_done(st, size - deferred);
 		return;
@@ -422,8 +418,8 @@ redo_runs(PrewarmState *st)
 			pg_atomic_write_u32(&st->work->full, 1);
 			break;
 		}
-		pgu_buf_read_run(st->rel, st->fork, st->redo_first[i], st->redo_len[i]);
-		count_done(st, st->redo_len[i]);
+		pgu_buf_read_run(st->rel, st->fork, st->redo[i].first, st->redo[i].nblocks);
+		count_done(st, st->redo[i].nblocks);
 	}
 	st->nredo = 0;
 }
@@ -729,8 +725,7 @@ prewarm_participate(Relation rel, PrewarmWork *w, PrewarmMode mode, bool leader,
 	st.done = 0;
 	st.leader = leader;
 	st.cxt = CurrentMemoryContext;
-	st.redo_first = NULL;
-	st.redo_len = NULL;
+	st.redo = NULL;
 	st.nredo = 0;
 	st.maxredo = 0;
 	feed.st = &st;

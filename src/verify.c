@@ -341,7 +341,7 @@ measure_tails(VerifyState *st, TailMeasure *m)
 	BlockNumber lastseg;
 
 	m->nblocks = smgrnblocks(RelationGetSmgr(st->rel), st->fork);
-	lastseg = m->lastseg = m->nblocks / RELSEG_SIZE;
+	m->lastseg = lastseg = m->nblocks / RELSEG_SIZE;
 	m->partial = 0;
 	m->next_size = 0;
 	m->next_path[0] = '\0';

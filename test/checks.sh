@@ -28,6 +28,19 @@ on_exit() {
 trap on_exit EXIT
 trap 'exit 130' INT TERM HUP
 
+# apt-get install those of the packages given that are not installed.
+install_missing() {
+	local p missing=()
+	for p in "$@"; do
+		[ "$(dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || missing+=("$p")
+	done
+	[ "${#missing[@]}" -gt 0 ] || return 0
+	log "apt-get install ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get -o DPkg::Lock::Timeout=300 update -q >/dev/null
+	apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
 # Run a check in a subshell with errexit in force (a function called in an
 # "if" would run with errexit off), and count it.
 run_check() {

@@ -170,16 +170,7 @@ scrape() {  # $1 = output file
 [ "$(id -u)" -eq 0 ] || { note "must run as root (apt-get, runuser)"; exit 1; }
 
 PACKAGES=(prometheus-postgres-exporter python3 python3-yaml util-linux)
-missing=()
-for p in "${PACKAGES[@]}"; do
-	[ "$(dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-	log "apt-get install ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get -o DPkg::Lock::Timeout=300 update -q >/dev/null
-	apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-fi
+install_missing "${PACKAGES[@]}"
 for f in "$EXPORTER" "$PGBIN/initdb" "$PGBIN/pg_ctl" "$PGBIN/psql"; do
 	[ -x "$f" ] || { note "$f is missing (PostgreSQL $MAJOR and prometheus-postgres-exporter are needed)"; exit 1; }
 done

@@ -122,16 +122,7 @@ cleanup() {
 HOST_PACKAGES=(dpkg-dev debhelper build-essential fakeroot postgresql-common
 	postgresql-server-dev-all "postgresql-$MAJOR" "postgresql-server-dev-$MAJOR"
 	liburing-dev debootstrap python3 util-linux)
-missing=()
-for p in "${HOST_PACKAGES[@]}"; do
-	[ "$(dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-	log "apt-get install ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -q >/dev/null
-	apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-fi
+install_missing "${HOST_PACKAGES[@]}"
 PY=/usr/bin/python3     # Debian's, not whatever python3 PATH finds first
 
 WORK=$(mktemp -d /var/tmp/pg_uring-package.XXXXXX)
